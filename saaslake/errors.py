@@ -1,0 +1,91 @@
+"""One exception hierarchy for the whole lakehouse.
+
+Every mistake a user can make (a bad path, a locked pipeline, a rejected file, bad SQL)
+becomes a ``LakehouseError`` whose message is complete on its own: the CLI prints it on
+one line and exits non-zero, notebooks show it as text. Anything that is not a
+``LakehouseError`` is a bug and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+class LakehouseError(Exception):
+    """Root of every error the lakehouse raises on purpose."""
+
+    exit_code = 1
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class UserInputError(LakehouseError, ValueError):
+    """An argument, option or environment variable the user gave is not usable."""
+
+    exit_code = 2
+
+
+class ConfigError(UserInputError):
+    """The configuration (paths, environment variables) is inconsistent."""
+
+
+class HostilePathError(UserInputError):
+    """A path points outside the area it must stay in (``../``, absolute, symlink out)."""
+
+    def __init__(self, path: str | Path, reason: str) -> None:
+        super().__init__(f"refused path {str(path)!r}: {reason}")
+        self.path = str(path)
+        self.reason = reason
+
+
+class FileRejectedError(LakehouseError):
+    """A landing file cannot be loaded at all; nothing of it lands."""
+
+    def __init__(self, path: str, reason: str) -> None:
+        super().__init__(f"file {path}: rejected: {reason}")
+        self.path = path
+        self.reason = reason
+
+
+class PipelineLockedError(LakehouseError):
+    """Another pipeline run holds the lakehouse lock."""
+
+    exit_code = 3
+
+    def __init__(self, holder: str) -> None:
+        super().__init__(
+            f"another pipeline run is in progress ({holder}); wait for it to finish and retry"
+        )
+        self.holder = holder
+
+
+class StorageError(LakehouseError):
+    """Writing to the lakehouse failed (for example a full disk); nothing partial is kept."""
+
+    def __init__(self, what: str, path: str | Path, cause: str) -> None:
+        super().__init__(f"{what}: could not write {path}: {cause}; nothing of it was kept")
+        self.what = what
+        self.path = str(path)
+        self.cause = cause
+
+
+class CorruptFileError(LakehouseError):
+    """A committed file no longer matches its recorded checksum or cannot be read."""
+
+    def __init__(self, path: str | Path, reason: str) -> None:
+        super().__init__(f"corrupt file {path}: {reason}")
+        self.path = str(path)
+        self.reason = reason
+
+
+class QueryError(UserInputError):
+    """An ad-hoc query failed (syntax, unknown table, or an attempt to write)."""
+
+
+class BuildError(LakehouseError):
+    """The dbt build failed: a model errored or a data test found bad rows."""
