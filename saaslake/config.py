@@ -12,6 +12,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+import duckdb
+
 from saaslake.errors import ConfigError
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
@@ -138,7 +140,14 @@ class Settings:
             "memory_limit": self.memory_limit,
             "threads": self.threads,
             "temp_directory": str(self.duckdb_temp),
-            "TimeZone": "UTC",
             "autoinstall_known_extensions": False,
             "autoload_known_extensions": False,
         }
+
+
+def connect_duckdb(settings: Settings, database: str = ":memory:") -> duckdb.DuckDBPyConnection:
+    """A DuckDB connection for pipeline work: bounded memory, UTC, no extension downloads."""
+    settings.duckdb_temp.mkdir(parents=True, exist_ok=True)
+    con = duckdb.connect(database, config=settings.duckdb_config())
+    con.execute("set TimeZone = 'UTC'")
+    return con

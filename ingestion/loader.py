@@ -1,0 +1,469 @@
+"""Load landing files into immutable, append-only Bronze Parquet (RELIABILITY protocol).
+
+For each landing file not yet committed, in export-date order:
+
+1. Its batch id is the SHA-256 of its bytes; a committed or rejected id is skipped.
+2. It is streamed in blocks through one validating SQL statement per entity; good rows
+   go to a Bronze Parquet file, bad rows (with line number and reason) to a quarantine
+   Parquet file, both written under ``_staging/`` and then renamed into place.
+3. The batch is committed with one manifest row (one SQLite transaction). Readers list
+   committed files from the manifest only, so a crash at any point leaves either nothing
+   visible or the whole batch.
+
+Input rows always equal landed plus quarantined rows: checked per batch, also by the
+manifest's CHECK constraint.
+"""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import json
+import os
+import signal
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import nullcontext
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from ingestion import reader
+from ingestion.contract import ENTITIES, Entity
+from ingestion.landing import LandingFile, LayoutProblem, classify, discover, resolve_inside
+from ingestion.manifest import BatchRecord, Manifest
+from ingestion.validate import validation_query
+from saaslake.config import Settings, connect_duckdb
+from saaslake.errors import FileRejectedError, LakehouseError, StorageError
+from saaslake.lock import pipeline_lock
+
+Progress = Callable[[str], None]
+ENV_PAUSE_AT = "LAKEHOUSE_PAUSE_AT"
+QUARANTINE_COLUMNS = ("_batch_id", "_source_file", "_line_number", "_export_date",
+                      "_ingested_at", "_reason")
+
+
+@dataclass(frozen=True)
+class FileOutcome:
+    """What happened to one landing file in one run."""
+
+    landing_file: str
+    status: str  # loaded | empty | duplicate | rejected | refused
+    batch_id: str | None = None
+    input_rows: int = 0
+    landed_rows: int = 0
+    quarantined_rows: int = 0
+    seconds: float = 0.0
+    message: str = ""
+
+    def line(self) -> str:
+        if self.status in ("loaded", "empty"):
+            text = (f"{self.landing_file}: {self.landed_rows:,} rows landed, "
+                    f"{self.quarantined_rows:,} quarantined ({self.seconds:.2f} s)")
+            return text + (f" [{self.message}]" if self.message else "")
+        return f"{self.landing_file}: {self.status}: {self.message}"
+
+
+@dataclass
+class IngestReport:
+    """The outcome of one ``ingest`` run."""
+
+    run_id: str
+    outcomes: list[FileOutcome] = field(default_factory=list)
+    orphans_removed: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+    def count(self, status: str) -> int:
+        return sum(1 for o in self.outcomes if o.status == status)
+
+    @property
+    def landed_rows(self) -> int:
+        return sum(o.landed_rows for o in self.outcomes)
+
+    @property
+    def quarantined_rows(self) -> int:
+        return sum(o.quarantined_rows for o in self.outcomes)
+
+    @property
+    def input_rows(self) -> int:
+        return sum(o.input_rows for o in self.outcomes)
+
+    def summary(self) -> str:
+        loaded = self.count("loaded") + self.count("empty")
+        parts = [
+            f"ingest: {loaded} new batch(es), {self.landed_rows:,} rows landed, "
+            f"{self.quarantined_rows:,} quarantined, in {self.seconds:.1f} s"
+        ]
+        if self.count("duplicate"):
+            parts.append(f"{self.count('duplicate')} file(s) already loaded (no-op)")
+        if self.count("rejected") + self.count("refused"):
+            parts.append(f"{self.count('rejected') + self.count('refused')} file(s) rejected")
+        if self.orphans_removed:
+            parts.append(f"{len(self.orphans_removed)} orphan file(s) of an interrupted run "
+                         "removed")
+        if not self.outcomes:
+            parts.append("no landing files found")
+        return "; ".join(parts)
+
+
+def pause_point(name: str, settings: Settings) -> None:
+    """Fault-injection hook: with ``LAKEHOUSE_PAUSE_AT=name`` the process announces itself
+    (a marker file under ``_meta``) and waits to be killed. Tests use it to SIGKILL a real
+    process at an exact point of the protocol."""
+    if os.environ.get(ENV_PAUSE_AT) != name:
+        return
+    marker = settings.meta / f"paused-at-{name}"
+    marker.write_text(str(os.getpid()))
+    while True:  # pragma: no cover - ended by the test's SIGKILL
+        signal.pause()
+
+
+def sha256_file(path: Path, block: int = 8 * 1024 * 1024) -> tuple[str, int]:
+    """Content hash (the batch identity) and size of a file, read in blocks."""
+    digest = hashlib.sha256()
+    size = 0
+    with path.open("rb") as fh:
+        while chunk := fh.read(block):
+            digest.update(chunk)
+            size += len(chunk)
+    return digest.hexdigest(), size
+
+
+def ingest(
+    settings: Settings,
+    *,
+    files: list[str] | None = None,
+    progress: Progress | None = None,
+    take_lock: bool = True,
+) -> IngestReport:
+    """Load every landing file (or just ``files``) not yet committed into Bronze.
+
+    Args:
+        settings: Where the lakehouse and its landing zone live.
+        files: Paths inside the landing zone to load; all of them when ``None``. A path
+            outside the zone is refused before anything is read.
+        progress: Called with one line per file and step.
+        take_lock: False when the caller already holds the pipeline lock.
+
+    Returns:
+        What happened to every file.
+    """
+    say = progress or (lambda _msg: None)
+    lock = pipeline_lock(settings, "ingest") if take_lock else nullcontext()
+    with lock:
+        return _ingest(settings, files, say)
+
+
+def _ingest(settings: Settings, files: list[str] | None, say: Progress) -> IngestReport:
+    started = time.perf_counter()
+    settings.ensure_dirs()
+    manifest = Manifest(settings.manifest_path)
+    report = IngestReport(run_id=uuid.uuid4().hex[:12])
+    report.orphans_removed = remove_orphans(settings, manifest)
+    for orphan in report.orphans_removed:
+        say(f"removed orphan of an interrupted run: {orphan}")
+    if files is None:
+        candidates, problems = discover(settings.landing)
+    else:
+        candidates, problems = [], []
+        for given in files:
+            result = classify(settings.landing, resolve_inside(settings.landing, given))
+            (candidates if isinstance(result, LandingFile) else problems).append(result)  # type: ignore[arg-type]
+        candidates.sort(key=lambda f: f.sort_key)
+    ingested_at = datetime.now(UTC)
+    with connect_duckdb(settings) as con:
+        write_empty_schemas(settings, con)
+        for problem in problems:
+            outcome = _record_problem(settings, manifest, problem, report.run_id, ingested_at)
+            report.outcomes.append(outcome)
+            say(outcome.line())
+        for landing_file in candidates:
+            outcome = _load_one(settings, manifest, con, landing_file, report.run_id,
+                                ingested_at)
+            report.outcomes.append(outcome)
+            say(outcome.line())
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+def _record_problem(settings: Settings, manifest: Manifest, problem: LayoutProblem,
+                    run_id: str, at: datetime) -> FileOutcome:
+    path = settings.landing / problem.relative
+    batch_id = None
+    if path.is_file() and not path.is_symlink():
+        batch_id, _ = sha256_file(path)
+    manifest.reject(batch_id=batch_id or f"path:{problem.relative}", source=problem.source,
+                    entity=problem.entity, export_date=problem.export_date,
+                    landing_file=problem.relative, reason=problem.reason, run_id=run_id,
+                    at=at.isoformat())
+    return FileOutcome(problem.relative, "refused", batch_id, message=problem.reason)
+
+
+def _load_one(settings: Settings, manifest: Manifest, con: duckdb.DuckDBPyConnection,
+              lf: LandingFile, run_id: str, ingested_at: datetime) -> FileOutcome:
+    started = time.perf_counter()
+    batch_id, size = sha256_file(lf.path)
+    earlier = manifest.committed(batch_id)
+    if earlier is not None:
+        same = earlier.landing_file == lf.relative
+        where = "" if same else f" as {earlier.landing_file}"
+        return FileOutcome(lf.relative, "duplicate", batch_id,
+                           message=f"already loaded{where} on {earlier.ingested_at[:19]}; "
+                           "nothing to do")
+    rejected = manifest.rejection(batch_id)
+    if rejected is not None:
+        return FileOutcome(lf.relative, "rejected", batch_id,
+                           message=f"rejected earlier, unchanged since: {rejected}")
+    try:
+        record = _write_batch(settings, con, lf, batch_id, size, run_id, ingested_at)
+    except FileRejectedError as exc:
+        manifest.reject(batch_id=batch_id, source=lf.entity.source, entity=lf.entity.name,
+                        export_date=lf.export_date, landing_file=lf.relative,
+                        reason=exc.reason, run_id=run_id, at=ingested_at.isoformat())
+        return FileOutcome(lf.relative, "rejected", batch_id, message=exc.reason)
+    pause_point("before_commit", settings)
+    manifest.commit(record)
+    message = ""
+    extra = json.loads(record.extra_columns)
+    if extra:
+        message = f"unknown columns kept in _extra, ignored downstream: {', '.join(extra)}"
+    return FileOutcome(
+        lf.relative,
+        "loaded" if record.input_rows else "empty",
+        batch_id,
+        input_rows=record.input_rows,
+        landed_rows=record.landed_rows,
+        quarantined_rows=record.quarantined_rows,
+        seconds=time.perf_counter() - started,
+        message=message,
+    )
+
+
+def _chunks(lf: LandingFile, header: list[str] | None, stats: reader.ReadStats
+            ) -> Iterator[pa.Table]:
+    if lf.entity.format == "jsonl":
+        if _is_empty_json_array(lf.path):
+            return
+        for first_line, lines in reader.iter_line_blocks(lf.path):
+            numbers = np.arange(first_line, first_line + len(lines), dtype=np.int64)
+            stats.lines = int(numbers[-1]) if len(numbers) else stats.lines
+            yield pa.table({"_line_number": numbers, "_raw": lines})
+    else:
+        assert header is not None
+        yield from reader.iter_csv_chunks(lf.path, header, stats)
+
+
+def _is_empty_json_array(path: Path) -> bool:
+    """A JSON Lines file whose only content is ``[]`` is an empty export (B10)."""
+    if path.stat().st_size > 64:
+        return False
+    return path.read_bytes().lstrip(reader.BOM).strip() == b"[]"
+
+
+class _LazyWriter:
+    """A Parquet writer that creates its file only when the first row arrives."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.writer: pq.ParquetWriter | None = None
+        self.rows = 0
+
+    def write(self, table: pa.Table) -> None:
+        if table.num_rows == 0:
+            return
+        if self.writer is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.writer = pq.ParquetWriter(self.path, table.schema, compression="zstd",
+                                           compression_level=3)
+        self.writer.write_table(table, row_group_size=1_000_000)
+        self.rows += table.num_rows
+
+    def close(self) -> str | None:
+        """Close, flush to disk and return the file's SHA-256 (None when never opened)."""
+        if self.writer is None:
+            return None
+        self.writer.close()
+        with self.path.open("rb") as fh:
+            os.fsync(fh.fileno())
+        return sha256_file(self.path)[0]
+
+    def discard(self) -> None:
+        if self.writer is not None:
+            try:
+                self.writer.close()
+            except OSError:
+                pass
+        self.path.unlink(missing_ok=True)
+
+
+def _write_batch(settings: Settings, con: duckdb.DuckDBPyConnection, lf: LandingFile,
+                 batch_id: str, size: int, run_id: str, ingested_at: datetime
+                 ) -> BatchRecord:
+    ent = lf.entity
+    header = None
+    if ent.format == "csv":
+        header, _ = reader.read_csv_header(lf.path, ent.required_columns)
+    stats = reader.ReadStats()
+    query = validation_query(ent, json_input=ent.format == "jsonl", header=header or [])
+    params = {
+        **query.params,
+        "export_date": lf.export_date,
+        "batch_id": batch_id,
+        "source_file": lf.relative,
+        "ingested_at": ingested_at,
+    }
+    staging = settings.staging
+    staging.mkdir(parents=True, exist_ok=True)
+    good = _LazyWriter(staging / f"{batch_id}.bronze.parquet.tmp")
+    bad = _LazyWriter(staging / f"{batch_id}.quarantine.parquet.tmp")
+    input_rows = 0
+    try:
+        for chunk in _chunks(lf, header, stats):
+            con.register("chunk", chunk)
+            result = con.execute(query.sql, params).fetch_arrow_table()
+            con.unregister("chunk")
+            input_rows += result.num_rows
+            if ent.format == "jsonl":
+                stats.blank_lines += chunk.num_rows - result.num_rows
+            is_bad = pc.is_valid(result["_reason"])
+            good.write(result.filter(pc.invert(is_bad)).drop_columns(["_reason", "_raw"]))
+            bad.write(_quarantine_rows(result.filter(is_bad), ent))
+            pause_point("during_bronze_write", settings)
+        bronze_sha = good.close()
+        quarantine_sha = bad.close()
+    except OSError as exc:
+        good.discard()
+        bad.discard()
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise StorageError(f"batch {lf.relative}", good.path, "no space left on device"
+                               ) from None
+        raise StorageError(f"batch {lf.relative}", good.path, exc.strerror or str(exc)
+                           ) from None
+    except duckdb.Error as exc:
+        good.discard()
+        bad.discard()
+        if "No space left" in str(exc):
+            raise StorageError(f"batch {lf.relative}", staging, "no space left on device"
+                               ) from None
+        raise
+    if good.rows + bad.rows != input_rows:
+        good.discard()
+        bad.discard()
+        raise LakehouseError(
+            f"batch {lf.relative}: {input_rows} input rows but {good.rows} landed and "
+            f"{bad.rows} quarantined; nothing committed"
+        )
+    bronze_rel = _publish(settings, good, settings.bronze_dir(ent.source, ent.name,
+                                                               lf.export_date), batch_id)
+    quarantine_rel = _publish(settings, bad, settings.quarantine_dir(
+        ent.source, ent.name, lf.export_date), batch_id)
+    extra = sorted(set(header or []) - set(ent.column_names)) if header else []
+    return BatchRecord(
+        batch_id=batch_id, source=ent.source, entity=ent.name, export_date=lf.export_date,
+        landing_file=lf.relative, file_bytes=size, input_rows=input_rows,
+        landed_rows=good.rows, quarantined_rows=bad.rows, blank_lines=stats.blank_lines,
+        bronze_file=bronze_rel, bronze_sha256=bronze_sha, quarantine_file=quarantine_rel,
+        quarantine_sha256=quarantine_sha, extra_columns=json.dumps(extra), run_id=run_id,
+        ingested_at=ingested_at.isoformat(),
+    )
+
+
+def _quarantine_rows(rows: pa.Table, ent: Entity) -> pa.Table:
+    raw = rows["_raw"]
+    text = [
+        None if r is None else r.rstrip(b"\r\n").decode("utf-8", errors="replace")
+        for r in raw.to_pylist()
+    ]
+    table = rows.select(list(QUARANTINE_COLUMNS))
+    table = table.append_column("raw_text", pa.array(text, pa.string()))
+    table = table.append_column("raw", raw.cast(pa.large_binary()))
+    table = table.append_column("source", pa.array([ent.source] * rows.num_rows, pa.string()))
+    return table.append_column("entity", pa.array([ent.name] * rows.num_rows, pa.string()))
+
+
+def _publish(settings: Settings, writer: _LazyWriter, folder: Path, batch_id: str
+             ) -> str | None:
+    """Rename a finished staging file into its final place; return its relative path."""
+    if writer.writer is None:
+        return None
+    folder.mkdir(parents=True, exist_ok=True)
+    final = folder / f"{batch_id}.parquet"
+    os.replace(writer.path, final)
+    dir_fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+    return final.relative_to(settings.root).as_posix()
+
+
+def remove_orphans(settings: Settings, manifest: Manifest) -> list[str]:
+    """Delete files a crashed run left behind: staging files and uncommitted Parquet.
+
+    Must run under the pipeline lock (no other writer exists then).
+    """
+    removed: list[str] = []
+    if settings.staging.is_dir():
+        for tmp in sorted(settings.staging.glob("*.tmp")):
+            tmp.unlink(missing_ok=True)
+            removed.append(tmp.relative_to(settings.root).as_posix())
+    referenced = manifest.referenced_files()
+    for layer in (settings.bronze, settings.quarantine):
+        if not layer.is_dir():
+            continue
+        for path in sorted(layer.rglob("*.parquet")):
+            rel = path.relative_to(settings.root).as_posix()
+            if rel not in referenced:
+                path.unlink()
+                removed.append(rel)
+    return removed
+
+
+def list_orphans(settings: Settings) -> list[str]:
+    """Uncommitted files in Bronze, quarantine and staging (read-only check)."""
+    manifest = Manifest(settings.manifest_path)
+    referenced = manifest.referenced_files()
+    found = []
+    for layer in (settings.bronze, settings.quarantine):
+        if layer.is_dir():
+            found += [p.relative_to(settings.root).as_posix() for p in sorted(layer.rglob(
+                "*.parquet")) if p.relative_to(settings.root).as_posix() not in referenced]
+    if settings.staging.is_dir():
+        found += [p.relative_to(settings.root).as_posix()
+                  for p in sorted(settings.staging.glob("*.tmp"))]
+    return found
+
+
+def write_empty_schemas(settings: Settings, con: duckdb.DuckDBPyConnection) -> None:
+    """Write a 0-row Parquet file with the full Bronze schema of every entity.
+
+    Readers use it for an entity that has not delivered any file yet, so a build never
+    fails on a missing source (``_meta/schemas/<source>/<entity>.parquet``).
+    """
+    for ent in ENTITIES.values():
+        target = settings.meta / "schemas" / ent.source / f"{ent.name}.parquet"
+        if target.exists():
+            continue
+        header = list(ent.column_names) if ent.format == "csv" else None
+        query = validation_query(ent, json_input=ent.format == "jsonl", header=header)
+        empty = {"_line_number": pa.array([], pa.int64()),
+                 "_raw": pa.array([], pa.large_binary())}
+        if header is not None:
+            empty["_struct_error"] = pa.array([], pa.string())
+            empty.update({f"c{i}": pa.array([], pa.string()) for i in range(len(header))})
+        con.register("chunk", pa.table(empty))
+        params = {**query.params, "export_date": "2000-01-01", "batch_id": "",
+                  "source_file": "", "ingested_at": datetime.now(UTC)}
+        result = con.execute(query.sql, params).fetch_arrow_table()
+        con.unregister("chunk")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = target.with_suffix(".parquet.tmp")
+        pq.write_table(result.drop_columns(["_reason", "_raw"]), tmp, compression="zstd")
+        os.replace(tmp, target)

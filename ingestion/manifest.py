@@ -1,0 +1,161 @@
+"""The Bronze commit log: which batches are committed, and which files were rejected.
+
+A SQLite database in WAL mode (``_meta/manifest.sqlite``): one writer (the pipeline, under
+its lock) and any number of concurrent readers (dbt, ``lakehouse sql``, dashboards)
+without blocking. A batch becomes visible to readers in the single transaction that
+inserts its row; a Bronze file without a row is an orphan of a crash and is ignored.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from contextlib import closing, contextmanager
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+SCHEMA = """
+create table if not exists batches (
+    batch_id          text primary key,   -- SHA-256 of the landing file's bytes
+    source            text not null,
+    entity            text not null,
+    export_date       text not null,      -- YYYY-MM-DD, = Bronze ingestion_date
+    landing_file      text not null,      -- relative to the landing zone
+    file_bytes        integer not null,
+    input_rows        integer not null,   -- non-blank lines/records (header excluded)
+    landed_rows       integer not null,
+    quarantined_rows  integer not null,
+    blank_lines       integer not null,
+    bronze_file       text,               -- relative to the root; null when no row landed
+    bronze_sha256     text,
+    quarantine_file   text,
+    quarantine_sha256 text,
+    extra_columns     text not null,      -- JSON list of unknown columns kept in _extra
+    run_id            text not null,
+    ingested_at       text not null,
+    check (input_rows = landed_rows + quarantined_rows)
+);
+create index if not exists batches_entity on batches (source, entity, export_date);
+create table if not exists rejected_files (
+    batch_id     text primary key,
+    source       text,
+    entity       text,
+    export_date  text,
+    landing_file text not null,
+    reason       text not null,
+    run_id       text not null,
+    rejected_at  text not null
+);
+"""
+
+
+@dataclass(frozen=True)
+class BatchRecord:
+    """One committed batch: a landing file loaded into Bronze."""
+
+    batch_id: str
+    source: str
+    entity: str
+    export_date: str
+    landing_file: str
+    file_bytes: int
+    input_rows: int
+    landed_rows: int
+    quarantined_rows: int
+    blank_lines: int
+    bronze_file: str | None
+    bronze_sha256: str | None
+    quarantine_file: str | None
+    quarantine_sha256: str | None
+    extra_columns: str
+    run_id: str
+    ingested_at: str
+
+
+class Manifest:
+    """Access to the commit log; every write is one short transaction."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with self._connect() as con:
+            con.execute("pragma journal_mode=wal")
+            con.executescript(SCHEMA)
+
+    @contextmanager
+    def _connect(self) -> Iterator[sqlite3.Connection]:
+        con = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+        try:
+            con.execute("pragma busy_timeout=30000")
+            yield con
+        finally:
+            con.close()
+
+    def committed(self, batch_id: str) -> BatchRecord | None:
+        with self._connect() as con, closing(con.execute(
+            "select * from batches where batch_id = ?", (batch_id,)
+        )) as cur:
+            row = cur.fetchone()
+            if row is None:
+                return None
+            names = [d[0] for d in cur.description]
+            return BatchRecord(**dict(zip(names, row, strict=True)))
+
+    def rejection(self, batch_id: str) -> str | None:
+        with self._connect() as con:
+            row = con.execute(
+                "select reason from rejected_files where batch_id = ?", (batch_id,)
+            ).fetchone()
+        return None if row is None else row[0]
+
+    def commit(self, record: BatchRecord) -> None:
+        """Make a batch visible: one transaction, one row."""
+        values = asdict(record)
+        cols = ", ".join(values)
+        marks = ", ".join("?" for _ in values)
+        with self._connect() as con:
+            con.execute("begin immediate")
+            con.execute(f"insert into batches ({cols}) values ({marks})", list(values.values()))
+            con.execute("commit")
+
+    def reject(self, *, batch_id: str, source: str | None, entity: str | None,
+               export_date: str | None, landing_file: str, reason: str, run_id: str,
+               at: str) -> None:
+        with self._connect() as con:
+            con.execute(
+                "insert or replace into rejected_files values (?, ?, ?, ?, ?, ?, ?, ?)",
+                (batch_id, source, entity, export_date, landing_file, reason, run_id, at),
+            )
+
+    def referenced_files(self) -> set[str]:
+        """Every Bronze and quarantine file a committed batch owns (relative paths)."""
+        with self._connect() as con:
+            rows = con.execute(
+                "select bronze_file from batches where bronze_file is not null "
+                "union all select quarantine_file from batches where quarantine_file is not null"
+            ).fetchall()
+        return {r[0] for r in rows}
+
+    def batches(self) -> list[BatchRecord]:
+        with self._connect() as con, closing(con.execute(
+            "select * from batches order by export_date, source, entity, landing_file"
+        )) as cur:
+            names = [d[0] for d in cur.description]
+            return [BatchRecord(**dict(zip(names, r, strict=True))) for r in cur.fetchall()]
+
+    def rejected(self) -> list[dict[str, str | None]]:
+        with self._connect() as con, closing(con.execute(
+            "select * from rejected_files order by rejected_at, landing_file"
+        )) as cur:
+            names = [d[0] for d in cur.description]
+            return [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
+
+    def bronze_files(self, source: str, entity: str) -> list[str]:
+        """Committed Bronze files of an entity, oldest export first (relative paths)."""
+        with self._connect() as con:
+            rows = con.execute(
+                "select bronze_file from batches where source = ? and entity = ? "
+                "and bronze_file is not null order by export_date, landing_file",
+                (source, entity),
+            ).fetchall()
+        return [r[0] for r in rows]

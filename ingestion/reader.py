@@ -1,0 +1,247 @@
+"""Stream a landing file into Arrow chunks of raw lines or CSV fields, with line numbers.
+
+Nothing here interprets values: the reader only finds records and keeps each one's
+physical line number, so the validator can quarantine a bad row and name its line. Files
+are read in fixed-size blocks, so memory stays bounded whatever the file's size
+(RELIABILITY B11). File names are never handed to SQL: bytes go to DuckDB as Arrow.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+
+from saaslake.errors import FileRejectedError
+
+BLOCK_BYTES = 32 * 1024 * 1024
+BOM = b"\xef\xbb\xbf"
+#: A quoted CSV field may span at most this many physical lines before the opening line
+#: is judged an unterminated quote.
+MAX_RECORD_LINES = 20
+
+
+@dataclass
+class ReadStats:
+    """What the reader saw; blank lines are not rows and are only counted."""
+
+    lines: int = 0
+    blank_lines: int = 0
+    had_bom: bool = False
+    extra_columns: list[str] = field(default_factory=list)
+
+
+def iter_line_blocks(path: Path, block_bytes: int = BLOCK_BYTES) -> Iterator[tuple[int, pa.Array]]:
+    """Yield ``(first_line_number, lines)`` per block; ``lines`` is a binary array.
+
+    Each value is one physical line including its line terminator (``\\n``, ``\\r\\n``), so
+    line numbers are exact. The split is vectorised (numpy over the block's bytes, Arrow
+    buffers built from the newline offsets): no Python work per line.
+    """
+    next_line = 1
+    carry = b""
+    first = True
+    with path.open("rb") as fh:
+        while True:
+            block = fh.read(block_bytes)
+            data = carry + block if carry else block
+            if first:
+                first = False
+                if data.startswith(BOM):
+                    data = data[len(BOM):]
+            if not block:
+                if data:
+                    offsets = np.array([0, len(data)], dtype=np.int64)
+                    yield next_line, _binary_array(data, offsets)
+                return
+            newlines = np.flatnonzero(np.frombuffer(data, dtype=np.uint8) == 10)
+            if newlines.size == 0:
+                carry = data
+                continue
+            end = int(newlines[-1]) + 1
+            offsets = np.concatenate(([0], newlines + 1)).astype(np.int64)
+            yield next_line, _binary_array(data[:end], offsets)
+            next_line += int(newlines.size)
+            carry = data[end:]
+
+
+def _binary_array(data: bytes, offsets: np.ndarray) -> pa.Array:
+    return pa.LargeBinaryArray.from_buffers(
+        pa.large_binary(), len(offsets) - 1, [None, pa.py_buffer(offsets), pa.py_buffer(data)]
+    )
+
+
+def starts_with_bom(path: Path) -> bool:
+    with path.open("rb") as fh:
+        return fh.read(3) == BOM
+
+
+# --------------------------------------------------------------------------------------
+# CSV
+# --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CsvChunk:
+    """Records of one block: parsed fields, or the reason a record could not be parsed."""
+
+    table: pa.Table  # _line_number, _raw, _struct_error, then one string column per header
+
+
+def read_csv_header(path: Path, required: tuple[str, ...]) -> tuple[list[str], int]:
+    """Parse the header row; reject the file when it is unreadable or lacks columns (B4)."""
+    with path.open("rb") as fh:
+        first = fh.readline()
+    if first.startswith(BOM):
+        first = first[len(BOM):]
+    if not first.strip():
+        return [], 0
+    try:
+        text = first.decode("utf-8")
+    except UnicodeDecodeError:
+        raise FileRejectedError(str(path), "header row is not valid UTF-8") from None
+    header = next(csv.reader([text]))
+    header = [h.strip() for h in header]
+    duplicates = sorted({h for h in header if header.count(h) > 1})
+    if duplicates:
+        raise FileRejectedError(str(path), f"duplicate columns in header: {', '.join(duplicates)}")
+    missing = [c for c in required if c not in header]
+    if missing:
+        raise FileRejectedError(
+            str(path), f"header lacks required columns: {', '.join(missing)}"
+        )
+    return header, 1
+
+
+def iter_csv_chunks(
+    path: Path, header: list[str], stats: ReadStats, block_bytes: int = BLOCK_BYTES
+) -> Iterator[pa.Table]:
+    """Yield Arrow tables of CSV records (after the header) with their line numbers.
+
+    Records follow RFC 4180, including quoted fields over several lines. A line that opens
+    a quote which no later line (within ``MAX_RECORD_LINES``) closes into a record of the
+    header's width is quarantined alone as an unterminated quote, and reading resumes on
+    the next line, so one bad quote never swallows the rest of the file.
+    """
+    width = len(header)
+    pending: list[tuple[int, bytes]] = []
+    for first_line, block in iter_line_blocks(path, block_bytes):
+        lines = block.to_pylist()
+        stats.lines = first_line + len(lines) - 1
+        pending.extend(zip(range(first_line, first_line + len(lines)), lines, strict=True))
+        # Keep a tail unparsed in case a quoted record continues into the next block.
+        keep = MAX_RECORD_LINES if len(lines) > MAX_RECORD_LINES else 0
+        ready, pending = (pending[:-keep], pending[-keep:]) if keep else (pending, [])
+        if ready:
+            yield _parse_csv_lines(ready, width, stats, more=pending)
+    if pending:
+        yield _parse_csv_lines(pending, width, stats, more=[])
+
+
+def _parse_csv_lines(
+    lines: list[tuple[int, bytes]],
+    width: int,
+    stats: ReadStats,
+    more: list[tuple[int, bytes]],
+) -> pa.Table:
+    numbers: list[int] = []
+    raws: list[bytes] = []
+    errors: list[str | None] = []
+    records: list[str | None] = []
+
+    def bad(number: int, raw: bytes, reason: str) -> None:
+        numbers.append(number)
+        raws.append(raw)
+        errors.append(reason)
+        records.append(None)
+
+    all_lines = lines + more
+    i = 0
+    while i < len(lines):
+        number, raw = all_lines[i]
+        i += 1
+        if number == 1:  # the header
+            continue
+        text = _decode(raw)
+        if text is None:
+            bad(number, raw, "invalid UTF-8 (is the file Latin-1?)")
+            continue
+        if not text.strip():
+            stats.blank_lines += 1
+            continue
+        if "\x00" in text:
+            bad(number, raw, "NUL byte in line")
+            continue
+        if text.count('"') % 2 == 1:
+            joined, used = _join_quoted(all_lines, i - 1, width)
+            if joined is None:
+                bad(number, raw, "unterminated quoted field")
+                continue
+            text, i = joined, i - 1 + used
+        numbers.append(number)
+        raws.append(text.encode("utf-8"))
+        errors.append(None)
+        records.append(text)
+
+    rows: list[list[str] | None] = [None] * len(records)
+    good = [k for k, rec in enumerate(records) if rec is not None]
+    try:
+        parsed = list(csv.reader([records[k] for k in good], strict=True))  # type: ignore[misc]
+        if len(parsed) != len(good):
+            raise csv.Error("record count mismatch")
+        for k, row in zip(good, parsed, strict=True):
+            rows[k] = row
+    except csv.Error:  # find the culprits one by one
+        for k in good:
+            try:
+                rows[k] = next(csv.reader(io.StringIO(records[k]), strict=True))  # type: ignore[arg-type]
+            except (csv.Error, StopIteration) as exc:
+                errors[k] = f"malformed CSV: {exc}"
+    columns: list[list[str | None]] = [[] for _ in range(width)]
+    for k, row in enumerate(rows):
+        if errors[k] is None and row is not None and len(row) != width:
+            errors[k] = f"expected {width} fields, found {len(row)}"
+        ok = errors[k] is None and row is not None
+        for idx in range(width):
+            columns[idx].append((row[idx] or None) if ok else None)  # type: ignore[index]
+    arrays = {
+        "_line_number": pa.array(numbers, pa.int64()),
+        "_raw": pa.array(raws, pa.large_binary()),
+        "_struct_error": pa.array(errors, pa.string()),
+    }
+    for idx in range(width):
+        arrays[f"c{idx}"] = pa.array(columns[idx], pa.string())
+    return pa.table(arrays)
+
+
+def _join_quoted(
+    all_lines: list[tuple[int, bytes]], start: int, width: int
+) -> tuple[str | None, int]:
+    parts: list[str] = []
+    quotes = 0
+    for j in range(start, min(start + MAX_RECORD_LINES, len(all_lines))):
+        text = _decode(all_lines[j][1])
+        if text is None:
+            return None, 1
+        parts.append(text)
+        quotes += text.count('"')
+        if quotes % 2 == 0:
+            record = "".join(parts)
+            try:
+                row = next(csv.reader(io.StringIO(record), strict=True))
+            except csv.Error:
+                return None, 1
+            return (record, j - start + 1) if len(row) == width else (None, 1)
+    return None, 1
+
+
+def _decode(raw: bytes) -> str | None:
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return None

@@ -1,0 +1,259 @@
+"""Turn the landing contract into one validating, typing SQL statement per entity.
+
+The statement reads a registered Arrow chunk (``chunk``) and returns, per record, the
+typed contract columns, the lineage columns and ``_reason``: NULL for a good row, else
+every broken rule joined by ``; `` (for example ``quantity: not an integer: '1.5'``).
+Only identifiers from ``contract.py`` are placed in the SQL text; every value that comes
+from a file (CSV header names included) is a bound parameter.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ingestion.contract import (
+    DUCKDB_TYPES,
+    FUTURE_TOLERANCE_DAYS,
+    MIN_TIMESTAMP,
+    Column,
+    Entity,
+)
+
+TIMESTAMP_PATTERN = (
+    r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|z|[+-]\d{2}(:?\d{2})?)"
+)
+INT_PATTERN = r"-?\d{1,18}"
+NUMBER_PATTERN = r"-?\d+(\.\d+)?([eE][-+]?\d+)?"
+DATE_PATTERN = r"\d{4}-\d{2}-\d{2}"
+JSON_INT_TYPES = "('BIGINT', 'UBIGINT')"
+JSON_NUMBER_TYPES = "('BIGINT', 'UBIGINT', 'DOUBLE')"
+
+
+@dataclass(frozen=True)
+class ValidationQuery:
+    """SQL plus the parameters it binds, in order."""
+
+    sql: str
+    params: dict[str, object]
+
+
+def _quote(value: str) -> str:
+    """A SQL string literal for a contract constant (never for file content)."""
+    return "'" + value.replace("'", "''") + "'"
+
+
+def _checks(col: Column, key: bool, json_input: bool) -> list[str]:
+    """SQL expressions yielding an error text or NULL for one column."""
+    v = col.name
+    t = f"{col.name}__t"
+    name = col.name
+    checks: list[str] = []
+    if col.required:
+        what = "blank key" if key else "missing required field"
+        checks.append(f"case when {v} is null or ({key} and trim({v}) = '') "
+                      f"then '{name}: {what}' end")
+    else:
+        checks.append(f"case when {key} and trim({v}) = '' then '{name}: blank key' end")
+    shown = f"left({v}, 40)"
+    if col.type == "string":
+        if json_input:
+            checks.append(f"case when {t} not in ('VARCHAR', 'NULL') "
+                          f"then '{name}: expected a string, found ' || lower({t}) end")
+        if col.enum:
+            allowed = ", ".join(_quote(e) for e in col.enum)
+            checks.append(f"case when {v} is not null and {v} not in ({allowed}) "
+                          f"then '{name}: unknown value ''' || {shown} || '''' end")
+    elif col.type == "int":
+        cond = f"not regexp_full_match({v}, '{INT_PATTERN}')"
+        if json_input:
+            cond += f" or {t} not in {JSON_INT_TYPES}"
+        checks.append(f"case when {v} is not null and ({cond}) "
+                      f"then '{name}: not an integer: ''' || {shown} || '''' end")
+    elif col.type in ("number", "decimal"):
+        cond = f"not regexp_full_match({v}, '{NUMBER_PATTERN}')"
+        if json_input:
+            cond += f" or {t} not in {JSON_NUMBER_TYPES}"
+        checks.append(f"case when {v} is not null and ({cond}) "
+                      f"then '{name}: not a number: ''' || {shown} || '''' end")
+    elif col.type == "bool":
+        cond = f"lower({v}) not in ('true', 'false')"
+        if json_input:
+            cond += f" or {t} <> 'BOOLEAN'"
+        checks.append(f"case when {v} is not null and ({cond}) "
+                      f"then '{name}: not a boolean: ''' || {shown} || '''' end")
+    elif col.type == "date":
+        checks.append(
+            f"case when {v} is not null and (not regexp_full_match({v}, '{DATE_PATTERN}') "
+            f"or try_cast({v} as date) is null) "
+            f"then '{name}: not a valid date: ''' || {shown} || '''' end")
+    elif col.type == "timestamp":
+        checks.append(
+            f"case when {v} is null then null "
+            f"when not regexp_full_match({v}, '{TIMESTAMP_PATTERN}') then "
+            f"case when regexp_full_match({v}, '\\d{{4}}-\\d{{2}}-\\d{{2}}[T ][0-9:.]+') "
+            f"then '{name}: timestamp without UTC offset: ''' || {shown} || '''' "
+            f"else '{name}: not an ISO-8601 timestamp: ''' || {shown} || '''' end "
+            f"when try_cast({v} as timestamptz) is null "
+            f"then '{name}: not a valid timestamp: ''' || {shown} || '''' "
+            f"when try_cast({v} as timestamptz) < timestamptz '{MIN_TIMESTAMP} 00:00:00+00' "
+            f"or try_cast({v} as timestamptz) > "
+            f"$export_date::timestamptz + interval {FUTURE_TOLERANCE_DAYS} day "
+            f"then '{name}: out of the accepted range: ''' || {shown} || '''' end")
+    elif col.type == "json":
+        if json_input:
+            checks.append(f"case when {v} is not null and {t} not in ('ARRAY', 'OBJECT') "
+                          f"then '{name}: expected a JSON array or object' end")
+        else:
+            checks.append(f"case when {v} is not null and not json_valid({v}) "
+                          f"then '{name}: not valid JSON' end")
+    if col.min_value is not None and col.type in ("int", "number", "decimal"):
+        checks.append(
+            f"case when try_cast({v} as double) < {col.min_value} "
+            f"then '{name}: below the minimum {col.min_value:g}: ' || {shown} end")
+    if col.max_value is not None and col.type in ("int", "number", "decimal"):
+        checks.append(
+            f"case when try_cast({v} as double) > {col.max_value} "
+            f"then '{name}: above the maximum {col.max_value:g}: ' || {shown} end")
+    return checks
+
+
+def _typed(col: Column) -> str:
+    v = col.name
+    if col.type == "bool":
+        return f"lower({v})::BOOLEAN as {v}"
+    if col.type in ("string", "json"):
+        return f"{v}::VARCHAR as {v}"
+    return f"{v}::{DUCKDB_TYPES[col.type]} as {v}"
+
+
+def _fields_from_json(ent: Entity) -> str:
+    """Project the JSON line into text values and JSON types per contract column."""
+    parts = []
+    for col in ent.columns:
+        if col.type == "json":
+            parts.append(f"(_j -> '{col.name}')::VARCHAR as {col.name}")
+        else:
+            parts.append(f"_j ->> '{col.name}' as {col.name}")
+        parts.append(f"json_type(_j, '$.{col.name}') as {col.name}__t")
+    return ",\n        ".join(parts)
+
+
+def validation_query(ent: Entity, *, json_input: bool, header: list[str] | None = None
+                     ) -> ValidationQuery:
+    """Build the statement that validates and types one chunk of an entity.
+
+    Args:
+        ent: The entity whose contract applies.
+        json_input: True for JSON Lines (chunk columns ``_line_number, _raw``); False for
+            CSV (chunk columns ``_line_number, _raw, _struct_error, c0..cN`` in header
+            order).
+        header: The CSV header (required for CSV).
+
+    Bound parameters: ``$export_date`` (DATE text), ``$batch_id``, ``$source_file`` and
+    ``$ingested_at`` are the caller's; ``params`` holds the rest (for CSV with unknown
+    columns, ``$extra_names``: their header names).
+    """
+    params: dict[str, object] = {}
+    known = ent.column_names
+    if json_input:
+        known_list = "[" + ", ".join(_quote(c) for c in known) + "]"
+        stage = f"""
+    lines as (
+        select
+            _line_number,
+            _raw,
+            rtrim(try(decode(_raw)), chr(13) || chr(10)) as _txt,
+        from chunk
+    ),
+    parsed as (
+        select
+            *,
+            case when json_valid(_txt) and json_type(_txt::json) = 'OBJECT'
+                then _txt::json end as _j,
+        from lines
+        where _txt is null or trim(_txt) <> ''
+    ),
+    fields as (
+        select
+            _line_number,
+            _raw,
+            case
+                when _txt is null then 'invalid UTF-8 (is the file Latin-1?)'
+                when position(chr(0) in _txt) > 0 then 'NUL byte in line'
+                when not json_valid(_txt) then 'malformed JSON'
+                when _j is null then 'not a JSON object'
+            end as _struct_error,
+        {_fields_from_json(ent)},
+            list_filter(json_keys(_j), k -> not list_contains({known_list}, k)) as _extra_keys,
+        from parsed
+    )"""
+        extra_expr = (
+            "case when len(_extra_keys) > 0 then to_json(map_from_entries("
+            "list_transform(_extra_keys, k -> {'k': k, 'v': _j -> k})))::VARCHAR end"
+        )
+        # _j is needed for extras: keep it in fields.
+        stage = stage.replace("        from parsed\n", "            _j,\n        from parsed\n")
+    else:
+        assert header is not None
+        positions = {name: idx for idx, name in enumerate(header)}
+        projections = []
+        for col in ent.columns:
+            if col.name in positions:
+                projections.append(f"c{positions[col.name]} as {col.name}")
+            else:
+                projections.append(f"null::VARCHAR as {col.name}")
+        extras = [(idx, name) for idx, name in enumerate(header) if name not in known]
+        extra_cols = [f"c{idx} as _x{idx}" for idx, _ in extras]
+        if extras:
+            params["extra_names"] = [name for _, name in extras]
+            values = ", ".join(f"_x{idx}" for idx, _ in extras)
+            extra_expr = (
+                f"case when list_bool_or(list_transform([{values}], x -> x is not null)) "
+                f"then to_json(map_from_entries(list_transform(list_filter("
+                f"list_zip($extra_names, [{values}]), p -> p[2] is not null), "
+                f"p -> {{'k': p[1], 'v': p[2]}})))::VARCHAR end"
+            )
+        else:
+            extra_expr = "null::VARCHAR"
+        stage = f"""
+    fields as (
+        select
+            _line_number,
+            _raw,
+            _struct_error,
+            {", ".join(projections + extra_cols)},
+        from chunk
+    )"""
+
+    key = set(ent.key)
+    checks: list[str] = []
+    for col in ent.columns:
+        checks.extend(_checks(col, col.name in key, json_input))
+    reason = "concat_ws('; ', " + ",\n            ".join(checks) + ")"
+    typed = ",\n        ".join(
+        f"case when _reason is null then {_typed(col).rsplit(' as ', 1)[0]} end as {col.name}"
+        for col in ent.columns
+    )
+    sql = f"""
+with
+    {stage.strip()},
+    checked as (
+        select
+            *,
+            coalesce(_struct_error, nullif({reason}, '')) as _reason,
+            {extra_expr} as _extra,
+        from fields
+    )
+select
+    {typed},
+    $batch_id::VARCHAR as _batch_id,
+    $source_file::VARCHAR as _source_file,
+    _line_number::BIGINT as _line_number,
+    $export_date::DATE as _export_date,
+    $ingested_at::TIMESTAMPTZ as _ingested_at,
+    _extra,
+    _reason,
+    _raw,
+from checked
+"""
+    return ValidationQuery(sql=sql, params=params)
