@@ -24,7 +24,7 @@ import signal
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from contextlib import nullcontext
+from contextlib import nullcontext, suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -185,8 +185,8 @@ def _ingest(settings: Settings, files: list[str] | None, say: Progress) -> Inges
             report.outcomes.append(outcome)
             say(outcome.line())
         for landing_file in candidates:
-            outcome = _load_one(settings, manifest, con, landing_file, report.run_id,
-                                ingested_at)
+            outcome = _load_one(settings, manifest, con, landing_file, run_id=report.run_id,
+                                ingested_at=ingested_at)
             report.outcomes.append(outcome)
             say(outcome.line())
     report.seconds = time.perf_counter() - started
@@ -207,7 +207,7 @@ def _record_problem(settings: Settings, manifest: Manifest, problem: LayoutProbl
 
 
 def _load_one(settings: Settings, manifest: Manifest, con: duckdb.DuckDBPyConnection,
-              lf: LandingFile, run_id: str, ingested_at: datetime) -> FileOutcome:
+              lf: LandingFile, *, run_id: str, ingested_at: datetime) -> FileOutcome:
     started = time.perf_counter()
     batch_id, size = sha256_file(lf.path)
     earlier = manifest.committed(batch_id)
@@ -222,7 +222,8 @@ def _load_one(settings: Settings, manifest: Manifest, con: duckdb.DuckDBPyConnec
         return FileOutcome(lf.relative, "rejected", batch_id,
                            message=f"rejected earlier, unchanged since: {rejected}")
     try:
-        record = _write_batch(settings, con, lf, batch_id, size, run_id, ingested_at)
+        record = _write_batch(settings, con, lf, batch_id=batch_id, size=size,
+                              run_id=run_id, ingested_at=ingested_at)
     except FileRejectedError as exc:
         manifest.reject(batch_id=batch_id, source=lf.entity.source, entity=lf.entity.name,
                         export_date=lf.export_date, landing_file=lf.relative,
@@ -296,14 +297,12 @@ class _LazyWriter:
 
     def discard(self) -> None:
         if self.writer is not None:
-            try:
+            with suppress(OSError):
                 self.writer.close()
-            except OSError:
-                pass
         self.path.unlink(missing_ok=True)
 
 
-def _write_batch(settings: Settings, con: duckdb.DuckDBPyConnection, lf: LandingFile,
+def _write_batch(settings: Settings, con: duckdb.DuckDBPyConnection, lf: LandingFile, *,
                  batch_id: str, size: int, run_id: str, ingested_at: datetime
                  ) -> BatchRecord:
     ent = lf.entity

@@ -159,3 +159,20 @@ class Manifest:
                 (source, entity),
             ).fetchall()
         return [r[0] for r in rows]
+
+    def entity_summary(self) -> list[dict[str, object]]:
+        """Batches, rows and quarantined rows per entity, with the latest export date."""
+        with self._connect() as con, closing(con.execute(
+            "select source, entity, count(*) as batches, sum(input_rows) as input_rows, "
+            "sum(landed_rows) as landed_rows, sum(quarantined_rows) as quarantined_rows, "
+            "min(export_date) as first_export, max(export_date) as latest_export "
+            "from batches group by source, entity order by source, entity"
+        )) as cur:
+            names = [d[0] for d in cur.description]
+            return [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
+
+    def as_of_date(self) -> str | None:
+        """The latest export date of any committed batch (METRICS.md's as-of date)."""
+        with self._connect() as con:
+            row = con.execute("select max(export_date) from batches").fetchone()
+        return row[0] if row else None

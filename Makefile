@@ -1,0 +1,72 @@
+# The lakehouse's developer entry points. Every target creates the environment itself when
+# it is missing, so each one works alone on a fresh clone. `make` lists them all.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+VENV        := .venv
+PY          := $(VENV)/bin/python
+LAKEHOUSE   := $(VENV)/bin/lakehouse
+STAMP       := $(VENV)/.synced
+export LAKEHOUSE_ROOT ?= $(CURDIR)/lakehouse
+SCALE       ?= 0.1
+PORT        ?= 2718
+
+.PHONY: help setup simulate ingest dbt-run dbt-test full-pipeline dashboard edit test lint bench docs clean
+
+help: ## List every target with one line each
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-15s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+$(STAMP): pyproject.toml uv.lock
+	@command -v uv >/dev/null 2>&1 || python3 -m pip install --quiet uv
+	uv sync --locked --extra dev
+	@touch $(STAMP)
+
+setup: $(STAMP) ## Create the virtual environment from the lock (uv sync --locked)
+
+simulate: $(STAMP) ## Simulate source exports into the landing zone (SCALE=0.1)
+	$(LAKEHOUSE) --quiet simulate --scale $(SCALE)
+
+ingest: $(STAMP) ## Load new landing files into Bronze
+	$(LAKEHOUSE) ingest
+
+dbt-run: $(STAMP) ## Build Silver and Gold with dbt (models only)
+	@if $(LAKEHOUSE) --help | grep -q ' build'; then $(LAKEHOUSE) build --models-only; \
+	else echo "dbt-run: the dbt layer is not built yet (issue: Silver and Gold in dbt)"; fi
+
+dbt-test: $(STAMP) ## Run dbt data and unit tests
+	@if $(LAKEHOUSE) --help | grep -q ' build'; then $(LAKEHOUSE) build --tests-only; \
+	else echo "dbt-test: the dbt layer is not built yet (issue: Silver and Gold in dbt)"; fi
+
+full-pipeline: $(STAMP) ## Set up and run the whole pipeline on the embedded default business
+	$(LAKEHOUSE) --quiet simulate --scale $(SCALE)
+	$(LAKEHOUSE) --quiet $$($(LAKEHOUSE) --help | grep -q ' run ' && echo run || echo ingest)
+	$(LAKEHOUSE) status
+
+dashboard: $(STAMP) ## Serve the revenue dashboard on 127.0.0.1 (PORT=2718)
+	@if [ -f notebooks/03_revenue_dashboard.py ]; then \
+	  $(VENV)/bin/marimo run notebooks/03_revenue_dashboard.py --host 127.0.0.1 --port $(PORT) --headless; \
+	else echo "dashboard: the notebooks are not built yet (issue: the marimo workbook)"; fi
+
+edit: $(STAMP) ## Open the notebooks for editing with marimo (127.0.0.1)
+	@if ls notebooks/*.py >/dev/null 2>&1; then \
+	  $(VENV)/bin/marimo edit notebooks --host 127.0.0.1 --port $(PORT) --headless; \
+	else echo "edit: the notebooks are not built yet (issue: the marimo workbook)"; fi
+
+lint: $(STAMP) ## Lint Python (ruff) and the Dockerfile (hadolint)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/hadolint Dockerfile
+
+test: $(STAMP) lint ## Set up, lint and run the whole test suite
+	$(PY) -m pytest -q
+
+bench: $(STAMP) ## Measure simulate and ingest at scale 1 and 10 (prints figures)
+	$(PY) benchmarks/bench_ingest.py --scales 1 10
+
+docs: $(STAMP) ## Generate dbt docs (static, offline)
+	@if $(LAKEHOUSE) --help | grep -q ' docs'; then $(LAKEHOUSE) docs; \
+	else echo "docs: dbt docs come with the dbt layer; see docs/ for the architecture"; fi
+
+clean: ## Remove the data root's contents and caches (keeps the venv)
+	rm -rf lakehouse/landing lakehouse/bronze lakehouse/quarantine lakehouse/silver \
+	  lakehouse/gold lakehouse/warehouse lakehouse/_meta lakehouse/_staging
+	rm -rf .pytest_cache .ruff_cache dbt/target dbt/logs test-output

@@ -1,0 +1,92 @@
+{#-
+    Registers Bronze as views in the in-memory database (memory.bronze), run at the
+    start of every dbt invocation (on-run-start).
+
+    Only batches committed in the manifest (_meta/manifest.sqlite, table batches) are
+    visible: a Parquet file at a Bronze path without a manifest row is an orphan of a
+    crash and is never read. An entity without any committed file reads its typed empty
+    schema file instead, so a lakehouse fed only by billing still builds.
+
+    memory.bronze.batches     one row per committed batch (empty batches included)
+    memory.bronze.<src>__<e>  read_parquet([committed files], hive_partitioning) with the
+                              partition column ingestion_date (DATE), so a filter on it
+                              prunes files.
+-#}
+{% macro sql_string(value) -%}
+    '{{ value | string | replace("'", "''") }}'
+{%- endmacro %}
+
+
+{% macro register_bronze() %}
+    {% if execute %}
+        {% set root = env_var('LAKEHOUSE_ROOT') %}
+        {% set manifest_path = root ~ '/_meta/manifest.sqlite' %}
+        {% do run_query('create schema if not exists memory.bronze') %}
+
+        {% set found = run_query('select count(*) from glob(' ~ sql_string(manifest_path) ~ ')') %}
+        {% if found.columns[0].values()[0] > 0 %}
+            {% do run_query(
+                'create or replace table memory.bronze.batches as select'
+                ~ ' batch_id, source, entity, cast(export_date as date) as export_date,'
+                ~ ' landing_file, cast(input_rows as bigint) as input_rows,'
+                ~ ' cast(landed_rows as bigint) as landed_rows,'
+                ~ ' cast(quarantined_rows as bigint) as quarantined_rows,'
+                ~ ' bronze_file, ingested_at'
+                ~ ' from sqlite_scan(' ~ sql_string(manifest_path) ~ ', ' ~ sql_string('batches') ~ ')'
+            ) %}
+        {% else %}
+            {% do run_query(
+                'create or replace table memory.bronze.batches ('
+                ~ ' batch_id varchar, source varchar, entity varchar, export_date date,'
+                ~ ' landing_file varchar, input_rows bigint, landed_rows bigint,'
+                ~ ' quarantined_rows bigint, bronze_file varchar, ingested_at varchar)'
+            ) %}
+        {% endif %}
+
+        {% for qualified in var('bronze_entities') %}
+            {% set source_name, entity_name = qualified.split('__') %}
+            {% set files = run_query(
+                'select bronze_file from memory.bronze.batches'
+                ~ ' where source = ' ~ sql_string(source_name)
+                ~ ' and entity = ' ~ sql_string(entity_name)
+                ~ ' and bronze_file is not null order by bronze_file'
+            ).columns[0].values() %}
+            {% if files | length > 0 %}
+                {% set paths = [] %}
+                {% for f in files %}
+                    {% do paths.append(sql_string(root ~ '/' ~ f)) %}
+                {% endfor %}
+                {% set relation_sql =
+                    'select * from read_parquet([' ~ paths | join(', ') ~ '],'
+                    ~ ' hive_partitioning = true, union_by_name = true,'
+                    ~ ' hive_types = {' ~ sql_string('ingestion_date') ~ ': date})' %}
+            {% else %}
+                {% set schema_file = bronze_schema_file(root, source_name, entity_name) %}
+                {% set relation_sql =
+                    'select *, cast(null as date) as ingestion_date from read_parquet('
+                    ~ sql_string(schema_file) ~ ')' %}
+            {% endif %}
+            {% do run_query('create or replace view memory.bronze.' ~ qualified ~ ' as ' ~ relation_sql) %}
+        {% endfor %}
+    {% endif %}
+    select 1
+{% endmacro %}
+
+
+{#- The typed empty schema of an entity: the loader's, else the one saaslake.build writes. -#}
+{% macro bronze_schema_file(root, source_name, entity_name) %}
+    {% set loader_file = root ~ '/_meta/schemas/' ~ source_name ~ '/' ~ entity_name ~ '.parquet' %}
+    {% set found = run_query('select count(*) from glob(' ~ sql_string(loader_file) ~ ')') %}
+    {% if found.columns[0].values()[0] > 0 %}
+        {{ return(loader_file) }}
+    {% endif %}
+    {% set build_file = root ~ '/warehouse/bronze_schemas/' ~ source_name ~ '/' ~ entity_name ~ '.parquet' %}
+    {% set found = run_query('select count(*) from glob(' ~ sql_string(build_file) ~ ')') %}
+    {% if found.columns[0].values()[0] == 0 %}
+        {{ exceptions.raise_compiler_error(
+            'no Bronze schema for ' ~ source_name ~ '/' ~ entity_name ~ ': neither '
+            ~ loader_file ~ ' nor ' ~ build_file ~ ' exists; run an ingest (or saaslake.build) first'
+        ) }}
+    {% endif %}
+    {{ return(build_file) }}
+{% endmacro %}

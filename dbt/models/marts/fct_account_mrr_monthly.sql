@@ -1,0 +1,128 @@
+-- Account x month MRR in USD, from the account's first month with MRR > 0 through the
+-- as-of month, with the month's movement (METRICS.md).
+--
+-- An account's MRR is the exact sum over its subscriptions, rounded half up to cents
+-- once: each subscription contributes mrr_numerator / (10000 * months_per_interval), so
+-- the sum is computed in integers over the least common multiple of the accounts'
+-- months_per_interval (HUGEINT), never in floating point.
+with
+
+subscription_mrr as (
+    select * from {{ ref('int_subscription_mrr_monthly') }}
+),
+
+as_of as (
+    select * from {{ ref('int_as_of_date') }}
+),
+
+by_interval as (
+    select
+        account_id,
+        month_start,
+        months_per_interval,
+        cast(sum(mrr_numerator) * 1000000000000 as hugeint) as numerator_scaled,
+    from subscription_mrr
+    group by all
+),
+
+with_common_months as (
+    select
+        *,
+        list_reduce(
+            list(months_per_interval) over (partition by account_id, month_start),
+            lambda a, b: lcm(a, b)
+        ) as common_months,
+    from by_interval
+),
+
+account_month_cents as (
+    select
+        account_id,
+        month_start,
+        sum(numerator_scaled * (common_months // months_per_interval)) as numerator_total,
+        cast(any_value(common_months) as hugeint) * 100 * 1000000000000 as denominator,
+    from with_common_months
+    group by all
+),
+
+account_month as (
+    select
+        account_id,
+        month_start,
+        (2 * numerator_total + denominator) // (2 * denominator) as mrr_cents,
+    from account_month_cents
+),
+
+cohorts as (
+    select
+        account_id,
+        min(month_start) as cohort_month,
+    from account_month
+    where mrr_cents > 0
+    group by all
+),
+
+spine as (
+    select
+        cohorts.account_id,
+        cohorts.cohort_month,
+        cast(
+            unnest(generate_series(cohorts.cohort_month, as_of.as_of_month, interval 1 month))
+            as date
+        ) as month_start,
+    from cohorts
+    cross join as_of
+),
+
+filled as (
+    select
+        spine.account_id,
+        spine.month_start,
+        spine.cohort_month,
+        coalesce(account_month.mrr_cents, 0) as mrr_cents,
+        coalesce(
+            lag(account_month.mrr_cents) over (
+                partition by spine.account_id order by spine.month_start
+            ),
+            0
+        ) as previous_mrr_cents,
+    from spine
+    left join account_month
+        on
+            spine.account_id = account_month.account_id
+            and spine.month_start = account_month.month_start
+),
+
+classified as (
+    select
+        *,
+        case
+            when previous_mrr_cents = 0 and mrr_cents > 0 and month_start = cohort_month
+                then 'new'
+            when previous_mrr_cents = 0 and mrr_cents > 0 then 'reactivation'
+            when previous_mrr_cents > 0 and mrr_cents > previous_mrr_cents then 'expansion'
+            when previous_mrr_cents > 0 and mrr_cents > 0 and mrr_cents < previous_mrr_cents
+                then 'contraction'
+            when previous_mrr_cents > 0 and mrr_cents = 0 then 'churn'
+            when previous_mrr_cents > 0 and mrr_cents = previous_mrr_cents then 'unchanged'
+            else 'inactive'
+        end as movement,
+    from filled
+),
+
+final as (
+    select
+        cast(account_id as varchar) as account_id,
+        cast(month_start as date) as month_start,
+        cast(cast(mrr_cents as decimal(18, 0)) * 0.01 as decimal(18, 2)) as mrr_usd,
+        cast(cast(previous_mrr_cents as decimal(18, 0)) * 0.01 as decimal(18, 2))
+            as previous_mrr_usd,
+        cast(cast(mrr_cents - previous_mrr_cents as decimal(18, 0)) * 0.01 as decimal(18, 2))
+            as mrr_change_usd,
+        cast(movement as varchar) as movement,
+        mrr_cents > 0 as is_active,
+        cast(cohort_month as date) as cohort_month,
+    from classified
+)
+
+select * from final

@@ -1,0 +1,43 @@
+-- Invoices: the latest version of every invoice; lines stay JSON here and are
+-- flattened in stg_billing__invoice_lines.
+with
+
+source as (
+    select * from {{ source('billing', 'invoices') }}
+),
+
+renamed as (
+    select
+        invoice_id,
+        account_id,
+        subscription_id,
+        status,
+        lower(currency) as currency,
+        created_at,
+        paid_at,
+        updated_at,
+        period_start as period_start_at,
+        period_end as period_end_at,
+        cast(subtotal_minor as bigint) as subtotal_minor,
+        cast(discount_minor as bigint) as discount_minor,
+        cast(tax_minor as bigint) as tax_minor,
+        cast(total_minor as bigint) as total_minor,
+        cast(amount_paid_minor as bigint) as amount_paid_minor,
+        cast(amount_refunded_minor as bigint) as amount_refunded_minor,
+        lines as lines_json,
+        _export_date,
+        _source_file,
+        _line_number,
+        _batch_id,
+    from source
+),
+
+deduplicated as (
+    select * from renamed
+    qualify row_number() over (
+        partition by invoice_id
+        order by updated_at desc, _export_date desc, _source_file desc, _line_number desc
+    ) = 1
+)
+
+select * from deduplicated

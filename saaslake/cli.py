@@ -1,0 +1,195 @@
+"""The ``lakehouse`` command: a thin face over the library.
+
+Every subcommand parses its options, calls one library function and prints what it
+returned. A ``LakehouseError`` becomes one line on stderr and a non-zero exit; anything
+else is a bug and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+from datetime import date
+
+from saaslake.config import Settings
+from saaslake.errors import LakehouseError, UserInputError
+
+ENV_OPTIONS = {
+    "scale": "LAKEHOUSE_SCALE",
+    "seed": "LAKEHOUSE_SEED",
+    "start": "LAKEHOUSE_START",
+    "end": "LAKEHOUSE_END",
+    "daily_days": "LAKEHOUSE_DAILY_DAYS",
+    "dirty": "LAKEHOUSE_DIRTY_SHARE",
+}
+
+
+#: The embedded default business: two years of history ending on a fixed day (so every
+#: run of the same version is identical), the last 60 days as daily exports.
+DEFAULT_END = date(2025, 12, 31)
+DEFAULT_HISTORY_DAYS = 730
+
+
+def _date(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date (YYYY-MM-DD)") from None
+
+
+def _share(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not 0 <= value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} must be at least 0 and below 1")
+    return value
+
+
+def _positive(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r} must be greater than 0")
+    return value
+
+
+def _env(name: str, default: str | None) -> str | None:
+    return os.environ.get(ENV_OPTIONS[name], default)
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise UserInputError(f"{self.prog}: {message} (see --help)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="lakehouse", description=__doc__.splitlines()[0] if __doc__ else "")
+    parser.add_argument("--root", help="data root (env LAKEHOUSE_ROOT, default ./lakehouse)")
+    parser.add_argument("--landing", help="landing zone (env LAKEHOUSE_LANDING, "
+                        "default $LAKEHOUSE_ROOT/landing)")
+    parser.add_argument("-q", "--quiet", action="store_true", help="print only the summary")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    sim = sub.add_parser("simulate", help="write simulated source exports into the landing zone")
+    default_end = _date(_env("end", DEFAULT_END.isoformat()) or "")
+    sim.add_argument("--scale", type=_positive, default=_positive(_env("scale", "0.1") or ""),
+                     help="1 = about 10,000 accounts and 1M events (env LAKEHOUSE_SCALE)")
+    sim.add_argument("--start", type=_date, default=None,
+                     help=f"first day (default: {DEFAULT_HISTORY_DAYS} days before --end)")
+    sim.add_argument("--end", type=_date, default=default_end, help="last export date")
+    sim.add_argument("--seed", type=int, default=int(_env("seed", "42") or 42))
+    sim.add_argument("--daily-days", type=int, default=int(_env("daily_days", "60") or 60),
+                     help="how many final days come as daily exports (the rest is a backfill)")
+    sim.add_argument("--dirty", type=_share, default=_share(_env("dirty", "0") or "0"),
+                     help="share of contract-breaking rows to inject (e.g. 0.02)")
+
+    ing = sub.add_parser("ingest", help="load new landing files into Bronze")
+    ing.add_argument("files", nargs="*", help="only these files (inside the landing zone)")
+
+    sub.add_parser("status", help="batches, rows and quarantined rows per entity")
+
+    sql = sub.add_parser("sql", help="read-only SQL over bronze.*, silver.*, gold.*, meta.*")
+    sql.add_argument("query", help='e.g. "select count(*) from bronze.events"')
+    sql.add_argument("--format", choices=("table", "csv", "json"), default="table")
+    sql.add_argument("--max-rows", type=int, default=50, help="rows shown by --format table")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``lakehouse`` console script."""
+    try:
+        args = build_parser().parse_args(argv)
+        settings = Settings.from_env(root=args.root, landing=args.landing)
+        return COMMANDS[args.command](settings, args)
+    except LakehouseError as exc:
+        print(f"lakehouse: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("lakehouse: interrupted; nothing partial was committed", file=sys.stderr)
+        return 130
+
+
+def _say(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+    if args.quiet:
+        return lambda _msg: None
+    return lambda msg: print(msg, flush=True)
+
+
+def cmd_simulate(settings: Settings, args: argparse.Namespace) -> int:
+    from ingestion.simulator import simulate
+
+    start = args.start or date.fromordinal(args.end.toordinal() - DEFAULT_HISTORY_DAYS + 1)
+    if start > args.end:
+        raise UserInputError(f"--start {start} is after --end {args.end}")
+    settings.landing.mkdir(parents=True, exist_ok=True)
+    summary = simulate(settings.landing, scale=args.scale, start=start, end=args.end,
+                       seed=args.seed, daily_days=args.daily_days, dirty_share=args.dirty,
+                       progress=_say(args))
+    total = sum(summary.rows.values())
+    print(f"simulate: {summary.files:,} files, {total:,} rows into {settings.landing} "
+          f"in {summary.seconds:.1f} s")
+    return 0
+
+
+def cmd_ingest(settings: Settings, args: argparse.Namespace) -> int:
+    from ingestion.loader import ingest
+
+    report = ingest(settings, files=args.files or None, progress=_say(args))
+    print(report.summary())
+    return 0
+
+
+def cmd_status(settings: Settings, args: argparse.Namespace) -> int:
+    from ingestion.loader import list_orphans
+    from ingestion.manifest import Manifest
+
+    manifest = Manifest(settings.manifest_path)
+    rows = manifest.entity_summary()
+    print(f"lakehouse at {settings.root}")
+    if not rows:
+        print("Bronze is empty: run `lakehouse simulate` and `lakehouse ingest`")
+    else:
+        header = ("entity", "batches", "rows", "quarantined", "latest export")
+        table = [(f"{r['source']}/{r['entity']}", f"{r['batches']:,}", f"{r['landed_rows']:,}",
+                  f"{r['quarantined_rows']:,}", str(r["latest_export"])) for r in rows]
+        widths = [max(len(h), *(len(t[i]) for t in table)) for i, h in enumerate(header)]
+        print("  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True)))
+        for t in table:
+            print("  ".join(c.ljust(w) for c, w in zip(t, widths, strict=True)))
+        print(f"as-of date (latest export committed): {manifest.as_of_date()}")
+    rejected = manifest.rejected()
+    if rejected:
+        print(f"{len(rejected)} rejected file(s):")
+        for r in rejected[:20]:
+            print(f"  {r['landing_file']}: {r['reason']}")
+    orphans = list_orphans(settings)
+    if orphans:
+        print(f"{len(orphans)} uncommitted file(s) from an interrupted run "
+              "(removed by the next ingest)")
+    return 0
+
+
+def cmd_sql(settings: Settings, args: argparse.Namespace) -> int:
+    from saaslake.query import format_table, run_query
+
+    result = run_query(settings, args.query)
+    print(format_table(result, args.format, max_rows=args.max_rows))
+    return 0
+
+
+COMMANDS = {
+    "simulate": cmd_simulate,
+    "ingest": cmd_ingest,
+    "status": cmd_status,
+    "sql": cmd_sql,
+}
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,288 @@
+"""Silver and Gold: where they live and how readers open them.
+
+Silver and Gold are two DuckLake catalogs, each a SQLite file under ``warehouse/`` whose
+Parquet data lives under ``silver/`` and ``gold/`` of the data root
+(``docs/decisions/0005-ducklake-silver-gold.md``). dbt writes them (``saaslake.build``);
+everybody else reads them through this module.
+
+A reader never sees half a build: a successful build records the catalogs' snapshot ids
+in ``warehouse/published.json`` (written to a temporary name and renamed), and readers
+attach both catalogs ``READ_ONLY`` *at those snapshots*. A build that is running, failed
+or was killed leaves the previous publication in place. Every publication stays listed
+with its as-of date, so ``connect_readonly(settings, as_of=date(2025, 3, 1))`` shows Gold
+as of the build of that day (as long as DuckLake keeps that snapshot).
+
+A SQLite catalog lets any number of reader processes attach while the pipeline writes,
+which a DuckDB database file does not (one writer process, and a reader blocks it).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from saaslake.config import Settings, connect_duckdb
+from saaslake.errors import LakehouseError
+
+#: Extensions Silver and Gold need, installed from their wheels (never downloaded).
+EXTENSIONS = ("ducklake", "sqlite")
+#: The layers, in build order; each is one DuckLake catalog (schema ``main``).
+LAYERS = ("silver", "gold")
+#: The Gold tables of METRICS.md, in the order a summary shows them.
+GOLD_METRIC_TABLES = (
+    "fct_account_mrr_monthly",
+    "mrr_movements_monthly",
+    "saas_kpis_monthly",
+    "cohort_retention",
+)
+
+
+class WarehouseNotBuiltError(LakehouseError):
+    """Silver/Gold were asked for before any successful build published them."""
+
+
+def sql_literal(value: str) -> str:
+    """A SQL string literal (quotes doubled); for paths only, never user values."""
+    return "'" + value.replace("'", "''") + "'"
+
+
+def catalog_path(settings: Settings, layer: str) -> Path:
+    """The SQLite DuckLake catalog of ``silver`` or ``gold``."""
+    if layer not in LAYERS:
+        raise ValueError(f"unknown layer {layer!r}; known: {', '.join(LAYERS)}")
+    return settings.warehouse / f"{layer}.sqlite"
+
+
+def data_path(settings: Settings, layer: str) -> Path:
+    """Where a layer's Parquet files live (``$LAKEHOUSE_ROOT/silver/`` or ``.../gold/``)."""
+    return settings.silver if layer == "silver" else settings.gold
+
+
+def published_path(settings: Settings) -> Path:
+    return settings.warehouse / "published.json"
+
+
+# Extensions ----------------------------------------------------------------------------
+def install_extensions(settings: Settings) -> Path:
+    """Install the DuckDB extensions Silver/Gold need from their wheels (idempotent).
+
+    Returns:
+        The extension directory (``Settings.extensions_dir``), to pass as DuckDB's
+        ``extension_directory``.
+    """
+    import duckdb_extensions  # the wheel that installs extensions without network
+
+    settings.extensions_dir.mkdir(parents=True, exist_ok=True)
+    con = duckdb.connect(config={
+        "extension_directory": str(settings.extensions_dir),
+        "autoinstall_known_extensions": False,
+        "autoload_known_extensions": False,
+    })
+    try:
+        installed = {
+            name for (name,) in con.execute(
+                "select extension_name from duckdb_extensions() where installed"
+            ).fetchall()
+        }
+        for name in EXTENSIONS:
+            if name not in installed:
+                duckdb_extensions.import_extension(name, con=con)
+    finally:
+        con.close()
+    return settings.extensions_dir
+
+
+def load_extensions(con: duckdb.DuckDBPyConnection, settings: Settings) -> None:
+    """Load ducklake and sqlite into ``con`` from the project's extension directory."""
+    install_extensions(settings)
+    con.execute(f"set extension_directory = {sql_literal(str(settings.extensions_dir))}")
+    for name in EXTENSIONS:
+        con.execute(f"load {name}")
+
+
+# Publication ---------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Publication:
+    """One successful build: the catalog snapshots that make up its Silver and Gold."""
+
+    silver_snapshot: int
+    gold_snapshot: int
+    as_of_date: str | None
+    built_at: str
+
+
+def read_publications(settings: Settings) -> list[Publication]:
+    """Every publication, oldest first (empty before the first successful build)."""
+    path = published_path(settings)
+    if not path.exists():
+        return []
+    try:
+        data = json.loads(path.read_text())
+        return [Publication(**item) for item in data["history"]]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise LakehouseError(
+            f"{path}: unreadable publication record ({exc}); rebuild with "
+            "`lakehouse build --full-refresh`"
+        ) from None
+
+
+def publish(settings: Settings, *, silver_snapshot: int, gold_snapshot: int,
+            as_of_date: str | None) -> Publication:
+    """Make the given snapshots the Silver/Gold every reader sees (atomic rename)."""
+    entry = Publication(silver_snapshot, gold_snapshot, as_of_date,
+                        datetime.now(UTC).isoformat(timespec="seconds"))
+    history = [*read_publications(settings), entry]
+    path = published_path(settings)
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps({"current": asdict(entry),
+                               "history": [asdict(p) for p in history]}, indent=1))
+    with tmp.open("rb") as handle:
+        os.fsync(handle.fileno())
+    tmp.replace(path)
+    return entry
+
+
+def reset_publications(settings: Settings) -> None:
+    """Forget every publication (the catalogs they point into were replaced)."""
+    published_path(settings).unlink(missing_ok=True)
+
+
+def current_publication(settings: Settings, as_of: date | None = None) -> Publication:
+    """The latest publication, or the latest one whose as-of date is ``as_of``."""
+    publications = read_publications(settings)
+    if as_of is not None:
+        publications = [p for p in publications if p.as_of_date == as_of.isoformat()]
+        if not publications:
+            raise WarehouseNotBuiltError(f"no build of Gold as of {as_of.isoformat()}")
+    if not publications:
+        raise WarehouseNotBuiltError(
+            "Silver and Gold have not been built yet: run `lakehouse build`"
+        )
+    return publications[-1]
+
+
+# Readers ---------------------------------------------------------------------------------
+def attach_readonly(con: duckdb.DuckDBPyConnection, settings: Settings, *,
+                    as_of: date | None = None, latest: bool = False) -> Publication | None:
+    """Attach Silver and Gold ``READ_ONLY`` to ``con`` as catalogs ``silver`` and ``gold``.
+
+    Args:
+        con: An open DuckDB connection (external access still enabled).
+        settings: The lakehouse.
+        as_of: Show the build published with this as-of date instead of the latest.
+        latest: Attach the catalogs' newest snapshot even when it is not published
+            (a build in progress or a failed one): for debugging only.
+
+    Returns:
+        The publication attached, or None when nothing was built yet (nothing attached).
+    """
+    if not latest:
+        try:
+            publication = current_publication(settings, as_of)
+        except WarehouseNotBuiltError:
+            if as_of is not None:
+                raise
+            return None
+    else:
+        publication = None
+    load_extensions(con, settings)
+    for layer in LAYERS:
+        options = ["read_only", f"data_path {sql_literal(str(data_path(settings, layer)) + '/')}"]
+        if publication is not None:
+            options.append(f"snapshot_version {int(getattr(publication, f'{layer}_snapshot'))}")
+        con.execute(
+            f"attach {sql_literal('ducklake:sqlite:' + str(catalog_path(settings, layer)))} "
+            f"as {layer} ({', '.join(options)})"
+        )
+    return publication
+
+
+def connect_readonly(settings: Settings, *, as_of: date | None = None,
+                     latest: bool = False) -> duckdb.DuckDBPyConnection:
+    """A DuckDB connection on which ``silver.<model>`` and ``gold.<model>`` resolve.
+
+    Both catalogs are attached ``READ_ONLY`` at the last published build (or the build
+    with the given as-of date), so the connection never sees a build in progress and
+    never blocks the pipeline. Used by ``lakehouse sql``, notebooks and Ibis
+    (``ibis.duckdb.from_connection(con)``).
+
+    Raises:
+        WarehouseNotBuiltError: No build was published yet.
+    """
+    con = connect_duckdb(settings)
+    try:
+        if attach_readonly(con, settings, as_of=as_of, latest=latest) is None:
+            raise WarehouseNotBuiltError(
+                "Silver and Gold have not been built yet: run `lakehouse build`"
+            )
+    except BaseException:
+        con.close()
+        raise
+    return con
+
+
+# Summary -------------------------------------------------------------------------------
+def table_row_counts(con: duckdb.DuckDBPyConnection, layer: str) -> dict[str, int]:
+    """Rows per table of an attached layer (``silver`` or ``gold``)."""
+    if layer not in LAYERS:
+        raise ValueError(f"unknown layer {layer!r}")
+    tables = [name for (name,) in con.execute(
+        "select table_name from duckdb_tables() where database_name = ? "
+        "and schema_name = 'main' order by table_name", [layer]).fetchall()]
+    return {name: con.execute(f'select count(*) from {layer}.main."{name}"').fetchone()[0]
+            for name in tables}
+
+
+def gold_summary(settings: Settings) -> dict[str, Any]:
+    """The headline of the last published build, for the end of ``make full-pipeline``.
+
+    Returns:
+        ``as_of_date``, ``month_start`` (latest month), ``mrr_usd``, ``arr_usd``,
+        ``paying_customers``, ``nrr_12m`` and ``rows`` (rows per layer: bronze, silver,
+        gold).
+    """
+    with connect_readonly(settings) as con:
+        publication = current_publication(settings)
+        latest = con.execute(
+            "select month_start, mrr_usd, arr_usd, paying_customers, nrr_12m "
+            "from gold.saas_kpis_monthly order by month_start desc limit 1"
+        ).fetchone()
+        silver_rows = sum(table_row_counts(con, "silver").values())
+        gold_rows = sum(table_row_counts(con, "gold").values())
+    bronze_rows = 0
+    if settings.manifest_path.exists():
+        import sqlite3
+        from contextlib import closing
+
+        with closing(sqlite3.connect(f"file:{settings.manifest_path}?mode=ro", uri=True)) as db:
+            bronze_rows = db.execute("select coalesce(sum(landed_rows), 0) from batches"
+                                     ).fetchone()[0]
+    month_start, mrr, arr, customers, nrr = latest or (None, None, None, None, None)
+    return {
+        "as_of_date": publication.as_of_date,
+        "month_start": month_start.isoformat() if month_start else None,
+        "mrr_usd": mrr,
+        "arr_usd": arr,
+        "paying_customers": customers,
+        "nrr_12m": nrr,
+        "rows": {"bronze": bronze_rows, "silver": silver_rows, "gold": gold_rows},
+    }
+
+
+def format_summary(summary: dict[str, Any]) -> str:
+    """The summary as a few human lines."""
+    nrr = summary["nrr_12m"]
+    rows = summary["rows"]
+    return "\n".join([
+        f"Gold as of {summary['as_of_date']} (month {summary['month_start']}):",
+        f"  MRR ${summary['mrr_usd'] or 0:,.2f}   ARR ${summary['arr_usd'] or 0:,.2f}   "
+        f"paying customers {summary['paying_customers'] or 0:,}   "
+        f"NRR 12m {'n/a' if nrr is None else f'{nrr:.1%}'}",
+        f"  rows: bronze {rows['bronze']:,}  silver {rows['silver']:,}  gold {rows['gold']:,}",
+    ])

@@ -1,0 +1,1 @@
+"""Independent, standard-library-only reference implementations used as test oracles."""

@@ -1,0 +1,262 @@
+"""Bad input (RELIABILITY B1-B13): each fixture and its exact expected outcome."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from ingestion.loader import ingest
+from ingestion.manifest import Manifest
+from saaslake.config import Settings
+from saaslake.errors import HostilePathError
+from tests.conftest import (
+    PLANS_HEADER,
+    WriteLanding,
+    bronze_rows,
+    plan_line,
+    quarantine_rows,
+    subscription,
+)
+
+PLANS = "billing/plans/2024-03-01/part-0001.csv"
+SUBS = "billing/subscriptions/2024-03-01/part-0001.jsonl"
+
+
+def batch(settings: Settings, landing_file: str):
+    return next(b for b in Manifest(settings.manifest_path).batches()
+                if b.landing_file == landing_file)
+
+
+def test_b1_malformed_csv_quarantines_bad_lines_and_lands_good_rows(
+    settings: Settings, write_landing: WriteLanding
+) -> None:
+    # Given a CSV with an unterminated quote on line 3 and a ragged row on line 4
+    write_landing(PLANS, "\n".join([
+        PLANS_HEADER,
+        plan_line("p1", '"Growth, annual"'),
+        'p2,"Broken,growth,month,1,100,usd,true,2024-01-01T00:00:00Z',
+        "p3,Short,growth",
+        plan_line("p4"),
+        plan_line("p5", '"Multi\nline"'),
+    ]) + "\n")
+    # When it is ingested
+    report = ingest(settings)
+    # Then good rows land (a quoted field may hold a comma or a newline), bad ones are
+    # quarantined with line and reason, and the counts reconcile
+    assert [r[0] for r in bronze_rows(settings, "billing/plans", "plan_id, plan_name")] == [
+        "p1", "p4", "p5"]
+    assert bronze_rows(settings, "billing/plans", "plan_name")[2] == ("Multi\nline",)
+    assert quarantine_rows(settings) == [
+        (PLANS, 3, "unterminated quoted field"),
+        (PLANS, 4, "expected 9 fields, found 3"),
+    ]
+    b = batch(settings, PLANS)
+    assert (b.input_rows, b.landed_rows, b.quarantined_rows) == (5, 3, 2)
+    assert report.landed_rows == 3
+
+
+def test_b2_malformed_json_lines_named_by_line(settings: Settings,
+                                              write_landing: WriteLanding) -> None:
+    # Given JSON Lines with a truncated object (line 2) and invalid UTF-8 (line 3)
+    content = (subscription(subscription_id="s1").encode() + b"\n"
+               + b'{"subscription_id": "s2", "account_id": \n'
+               + subscription(subscription_id="s3", account_id="acc_X").encode().replace(
+                   b"acc_X", b"acc_\xff")  # a lone 0xff byte is not UTF-8
+               + b"\n" + subscription(subscription_id="s4").encode() + b"\n")
+    write_landing(SUBS, content)
+    ingest(settings)
+    assert [r[0] for r in bronze_rows(settings, "billing/subscriptions", "subscription_id")] == [
+        "s1", "s4"]
+    assert quarantine_rows(settings) == [
+        (SUBS, 2, "malformed JSON"),
+        (SUBS, 3, "invalid UTF-8 (is the file Latin-1?)"),
+    ]
+
+
+def test_b3_wrong_types_are_quarantined_never_nulled(settings: Settings,
+                                                    write_landing: WriteLanding) -> None:
+    write_landing(SUBS, "\n".join([
+        subscription(subscription_id="s1", quantity=1.5),
+        subscription(subscription_id="s2", started_at="2024-02-31T00:00:00Z"),
+        subscription(subscription_id="s3", quantity="3"),
+        subscription(subscription_id="s4"),
+    ]) + "\n")
+    write_landing(PLANS, PLANS_HEADER + "\n" + plan_line("p1", amount="abc") + "\n")
+    ingest(settings)
+    assert bronze_rows(settings, "billing/subscriptions", "subscription_id, quantity") == [
+        ("s4", 2)]
+    assert quarantine_rows(settings) == [
+        (PLANS, 2, "unit_amount_minor: not an integer: 'abc'"),
+        (SUBS, 1, "quantity: not an integer: '1.5'"),
+        (SUBS, 2, "started_at: not a valid timestamp: '2024-02-31T00:00:00Z'"),
+        (SUBS, 3, "quantity: not an integer: '3'"),
+    ]
+
+
+def test_b4_missing_required_column_rejects_the_whole_file(
+    settings: Settings, write_landing: WriteLanding
+) -> None:
+    header = PLANS_HEADER.replace(",currency", "").replace(",tier", "")
+    write_landing(PLANS, header + "\np1,Growth,month,1,4900,true,2024-01-01T00:00:00Z\n")
+    report = ingest(settings)
+    assert [(o.status, o.message) for o in report.outcomes] == [
+        ("rejected", "header lacks required columns: tier, currency")]
+    assert bronze_rows(settings, "billing/plans") == []
+    assert quarantine_rows(settings) == []
+    assert not list(settings.bronze.rglob("*.parquet"))
+    assert Manifest(settings.manifest_path).batches() == []
+    # a rerun does not retry the same bytes but says so again
+    again = ingest(settings)
+    assert again.outcomes[0].status == "rejected"
+    assert "rejected earlier" in again.outcomes[0].message
+
+
+def test_b5_unknown_columns_are_kept_in_extra_and_reported(
+    settings: Settings, write_landing: WriteLanding
+) -> None:
+    write_landing(PLANS, PLANS_HEADER + ",color\n" + plan_line("p1") + ",red\n"
+                  + plan_line("p2") + ",\n")
+    write_landing(SUBS, subscription(subscription_id="s1", promo="X1") + "\n")
+    report = ingest(settings)
+    assert bronze_rows(settings, "billing/plans", "plan_id, _extra") == [
+        ("p1", '{"color":"red"}'), ("p2", None)]
+    assert bronze_rows(settings, "billing/subscriptions", "subscription_id, _extra") == [
+        ("s1", '{"promo":"X1"}')]
+    plans_outcome = next(o for o in report.outcomes if o.landing_file == PLANS)
+    assert plans_outcome.message == "unknown columns kept in _extra, ignored downstream: color"
+
+
+def test_b6_duplicate_keys_are_all_kept_in_bronze(settings: Settings,
+                                                 write_landing: WriteLanding) -> None:
+    line = subscription(subscription_id="s1")
+    write_landing(SUBS, line + "\n" + line + "\n")
+    write_landing("billing/subscriptions/2024-03-02/part-0001.jsonl",
+                  subscription(subscription_id="s1", quantity=3) + "\n")
+    ingest(settings)
+    assert bronze_rows(settings, "billing/subscriptions",
+                       "subscription_id, quantity, _export_date::varchar, _line_number") == [
+        ("s1", 2, "2024-03-01", 1), ("s1", 2, "2024-03-01", 2), ("s1", 3, "2024-03-02", 1)]
+
+
+def test_b7_negative_money_absurd_quantity_unknown_enum(
+    settings: Settings, write_landing: WriteLanding
+) -> None:
+    write_landing(SUBS, "\n".join([
+        subscription(subscription_id="s1", quantity=250000),
+        subscription(subscription_id="s2", status="paused"),
+        subscription(subscription_id="s3", discount_percent=120),
+    ]) + "\n")
+    write_landing(PLANS, PLANS_HEADER + "\n" + plan_line("p1", amount="-100") + "\n")
+    ingest(settings)
+    assert quarantine_rows(settings) == [
+        (PLANS, 2, "unit_amount_minor: below the minimum 0: -100"),
+        (SUBS, 1, "quantity: above the maximum 100000: 250000"),
+        (SUBS, 2, "status: unknown value 'paused'"),
+        (SUBS, 3, "discount_percent: above the maximum 100: 120"),
+    ]
+
+
+def test_b8_timestamps_without_offset_or_out_of_range(
+    settings: Settings, write_landing: WriteLanding
+) -> None:
+    write_landing(SUBS, "\n".join([
+        subscription(subscription_id="s1", updated_at="2024-01-05T10:00:00"),
+        subscription(subscription_id="s2", created_at="1900-01-01T00:00:00Z"),
+        subscription(subscription_id="s3", created_at="2999-01-01T00:00:00Z"),
+        subscription(subscription_id="s4", updated_at="2024-01-05T12:00:00+02:00"),
+    ]) + "\n")
+    ingest(settings)
+    assert quarantine_rows(settings) == [
+        (SUBS, 1, "updated_at: timestamp without UTC offset: '2024-01-05T10:00:00'"),
+        (SUBS, 2, "created_at: out of the accepted range: '1900-01-01T00:00:00Z'"),
+        (SUBS, 3, "created_at: out of the accepted range: '2999-01-01T00:00:00Z'"),
+    ]
+    # offsets are normalised to UTC; the partition is the export date, never the event's
+    rows = bronze_rows(settings, "billing/subscriptions", "updated_at::varchar, ingestion_date")
+    assert rows == [("2024-01-05 10:00:00+00", __import__("datetime").date(2024, 3, 1))]
+    assert [p.name for p in (settings.bronze / "billing" / "subscriptions").iterdir()] == [
+        "ingestion_date=2024-03-01"]
+
+
+def test_b9_encodings_bom_latin1_emoji_nul_crlf(settings: Settings,
+                                               write_landing: WriteLanding) -> None:
+    rows = [
+        PLANS_HEADER,
+        plan_line("p1", "Café 🚀"),
+        plan_line("p2", "Caf\xe9"),  # becomes Latin-1 below
+        plan_line("p3", "Nul\x00Byte"),
+        plan_line("p4", "Crlf"),
+    ]
+    content = b"\xef\xbb\xbf" + "\r\n".join(rows).encode("utf-8").replace(
+        b"Caf\xc3\xa9,", b"Caf\xe9,") + b"\r\n"
+    write_landing(PLANS, content)
+    ingest(settings)
+    assert bronze_rows(settings, "billing/plans", "plan_id, plan_name") == [
+        ("p1", "Café 🚀"), ("p4", "Crlf")]
+    assert quarantine_rows(settings) == [
+        (PLANS, 3, "invalid UTF-8 (is the file Latin-1?)"),
+        (PLANS, 4, "NUL byte in line"),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("relative", "content"),
+    [
+        ("billing/plans/2024-03-01/empty.csv", b""),
+        ("billing/plans/2024-03-01/header-only.csv", (PLANS_HEADER + "\n").encode()),
+        ("billing/subscriptions/2024-03-01/empty.jsonl", b""),
+        ("billing/subscriptions/2024-03-01/array.jsonl", b"[]\n"),
+    ],
+)
+def test_b10_empty_files_are_empty_batches(settings: Settings, write_landing: WriteLanding,
+                                          relative: str, content: bytes) -> None:
+    write_landing(relative, content)
+    report = ingest(settings)
+    assert [o.status for o in report.outcomes] == ["empty"]
+    b = batch(settings, relative)
+    assert (b.input_rows, b.landed_rows, b.quarantined_rows, b.bronze_file) == (0, 0, 0, None)
+    assert Manifest(settings.manifest_path).as_of_date() == "2024-03-01"
+
+
+def test_b12_null_or_blank_keys_are_quarantined(settings: Settings,
+                                               write_landing: WriteLanding) -> None:
+    write_landing(SUBS, "\n".join([
+        subscription(subscription_id=None),
+        subscription(subscription_id="  "),
+        subscription(subscription_id="s3"),
+    ]) + "\n")
+    ingest(settings)
+    assert quarantine_rows(settings) == [
+        (SUBS, 1, "subscription_id: blank key"),
+        (SUBS, 2, "subscription_id: blank key"),
+    ]
+
+
+def test_b13_hostile_paths_are_refused_before_any_read(
+    settings: Settings, write_landing: WriteLanding, tmp_path: Path
+) -> None:
+    outside = tmp_path / "secret.csv"
+    outside.write_text(PLANS_HEADER + "\n" + plan_line("stolen") + "\n")
+    # a symlink inside the landing zone pointing out of it, and a folder symlink
+    link = settings.landing / "billing/plans/2024-03-01/link.csv"
+    link.parent.mkdir(parents=True)
+    os.symlink(outside, link)
+    os.symlink(tmp_path, settings.landing / "billing/accounts")
+    # a name with quotes and SQL in it is fine: names never reach SQL
+    quoted = "billing/plans/2024-03-02/it's\"; drop table x; --.csv"
+    write_landing(quoted, PLANS_HEADER + "\n" + plan_line("q1") + "\n")
+    for hostile in ("../secret.csv", str(outside), "billing/../../secret.csv"):
+        with pytest.raises(HostilePathError):
+            ingest(settings, files=[hostile])
+    report = ingest(settings)
+    statuses = {o.landing_file: (o.status, o.message) for o in report.outcomes}
+    assert statuses["billing/plans/2024-03-01/link.csv"] == (
+        "refused", "a symlink leads outside the landing zone; not read")
+    assert statuses["billing/accounts"] == (
+        "refused", "symlinked folder in the landing zone; not followed")
+    assert statuses[quoted][0] == "loaded"
+    assert [r[0] for r in bronze_rows(settings, "billing/plans", "plan_id")] == ["q1"]
+    assert outside.read_text().count("stolen") == 1  # untouched
+    assert not any("stolen" in str(r) for r in bronze_rows(settings, "billing/plans"))
