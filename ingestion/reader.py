@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import io
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,7 +20,9 @@ import pyarrow as pa
 
 from saaslake.errors import FileRejectedError
 
-BLOCK_BYTES = 32 * 1024 * 1024
+#: Bytes read per block; memory per file is a small multiple of this (env
+#: ``LAKEHOUSE_BLOCK_BYTES`` overrides it, e.g. to bound memory further).
+BLOCK_BYTES = int(os.environ.get("LAKEHOUSE_BLOCK_BYTES", str(32 * 1024 * 1024)))
 BOM = b"\xef\xbb\xbf"
 #: A quoted CSV field may span at most this many physical lines before the opening line
 #: is judged an unterminated quote.
@@ -36,13 +39,14 @@ class ReadStats:
     extra_columns: list[str] = field(default_factory=list)
 
 
-def iter_line_blocks(path: Path, block_bytes: int = BLOCK_BYTES) -> Iterator[tuple[int, pa.Array]]:
+def iter_line_blocks(path: Path, block_bytes: int | None = None) -> Iterator[tuple[int, pa.Array]]:
     """Yield ``(first_line_number, lines)`` per block; ``lines`` is a binary array.
 
     Each value is one physical line including its line terminator (``\\n``, ``\\r\\n``), so
     line numbers are exact. The split is vectorised (numpy over the block's bytes, Arrow
     buffers built from the newline offsets): no Python work per line.
     """
+    block_bytes = block_bytes or BLOCK_BYTES
     next_line = 1
     carry = b""
     first = True
@@ -119,7 +123,7 @@ def read_csv_header(path: Path, required: tuple[str, ...]) -> tuple[list[str], i
 
 
 def iter_csv_chunks(
-    path: Path, header: list[str], stats: ReadStats, block_bytes: int = BLOCK_BYTES
+    path: Path, header: list[str], stats: ReadStats, block_bytes: int | None = None
 ) -> Iterator[pa.Table]:
     """Yield Arrow tables of CSV records (after the header) with their line numbers.
 

@@ -1,0 +1,8 @@
+{#- Rows for which a boolean SQL expression is not true (false or null). -#}
+{% test expression_is_true(model, expression, where_clause=none) %}
+select *
+from {{ model }}
+where
+    not coalesce(({{ expression }}), false)
+    {% if where_clause %}and ({{ where_clause }}){% endif %}
+{% endtest %}

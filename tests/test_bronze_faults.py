@@ -1,0 +1,201 @@
+"""Faults (RELIABILITY F1, F2, F5, F6, F8): real processes killed, a real full disk."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from ingestion import reader
+from ingestion.loader import ingest, list_orphans
+from ingestion.manifest import Manifest
+from saaslake.config import Settings
+from saaslake.errors import PipelineLockedError, StorageError
+from tests.conftest import PROJECT, WriteLanding, bronze_rows, subscription
+
+SUBS = "billing/subscriptions/2024-03-01/part-0001.jsonl"
+
+
+def many_subscriptions(n: int) -> str:
+    return "".join(subscription(subscription_id=f"s{i:06d}") + "\n" for i in range(n))
+
+
+def start_ingest(settings: Settings, pause_at: str | None = None,
+                 extra_env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+    """Run `lakehouse ingest` as a real subprocess, optionally pausing at a fault point."""
+    env = {**os.environ, "LAKEHOUSE_ROOT": str(settings.root), **(extra_env or {})}
+    if pause_at:
+        env["LAKEHOUSE_PAUSE_AT"] = pause_at
+    return subprocess.Popen(
+        [sys.executable, "-m", "saaslake.cli", "ingest"], cwd=PROJECT, env=env,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )
+
+
+def wait_for(path: Path, proc: subprocess.Popen[bytes], timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while not path.exists():
+        if proc.poll() is not None:
+            raise AssertionError(f"process ended early: {proc.communicate()}")
+        if time.monotonic() > deadline:
+            proc.kill()
+            raise AssertionError(f"{path} never appeared")
+        time.sleep(0.05)
+
+
+def kill_at(settings: Settings, point: str, **env: str) -> None:
+    proc = start_ingest(settings, pause_at=point, extra_env=env)
+    wait_for(settings.meta / f"paused-at-{point}", proc)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=30)
+    assert proc.returncode == -signal.SIGKILL
+    (settings.meta / f"paused-at-{point}").unlink()
+
+
+def test_f1_sigkill_while_writing_bronze_leaves_nothing_visible(
+    settings: Settings, write_landing: WriteLanding
+) -> None:
+    # Given a landing file big enough to be written in several blocks
+    write_landing(SUBS, many_subscriptions(3000))
+    # When the loader is SIGKILLed after writing its first block of Bronze rows
+    kill_at(settings, "during_bronze_write", LAKEHOUSE_BLOCK_BYTES="100000")
+    # Then nothing is at a final path and no batch is committed
+    assert not list(settings.bronze.rglob("*.parquet"))
+    assert Manifest(settings.manifest_path).batches() == []
+    assert list_orphans(settings)  # the half-written staging file is listed
+    # And the next run cleans up and loads the batch exactly once
+    report = ingest(settings)
+    assert report.count("loaded") == 1
+    assert report.orphans_removed
+    assert len(bronze_rows(settings, "billing/subscriptions")) == 3000
+    assert list_orphans(settings) == []
+    assert ingest(settings).count("duplicate") == 1
+
+
+def test_f2_sigkill_after_rename_before_commit_keeps_file_invisible(
+    settings: Settings, write_landing: WriteLanding
+) -> None:
+    write_landing(SUBS, many_subscriptions(50))
+    kill_at(settings, "before_commit")
+    # the renamed file exists at its final path but is not committed: invisible, listed
+    on_disk = list(settings.bronze.rglob("*.parquet"))
+    assert len(on_disk) == 1
+    assert Manifest(settings.manifest_path).batches() == []
+    assert bronze_rows(settings, "billing/subscriptions") == []
+    assert list_orphans(settings) == [on_disk[0].relative_to(settings.root).as_posix()]
+    # the rerun cleans the orphan and commits once
+    report = ingest(settings)
+    assert report.count("loaded") == 1
+    assert len(bronze_rows(settings, "billing/subscriptions")) == 50
+    assert len(Manifest(settings.manifest_path).batches()) == 1
+    assert list_orphans(settings) == []
+
+
+def test_f6_second_run_is_refused_naming_the_holder(
+    settings: Settings, write_landing: WriteLanding
+) -> None:
+    write_landing(SUBS, many_subscriptions(10))
+    proc = start_ingest(settings, pause_at="before_commit")
+    try:
+        wait_for(settings.meta / "paused-at-before_commit", proc)
+        with pytest.raises(PipelineLockedError) as caught:
+            ingest(settings)
+        assert f"pid {proc.pid}" in str(caught.value)
+        assert "'ingest'" in str(caught.value)
+        # the CLI says the same in one line, exit code 3, no traceback
+        cli = subprocess.run(
+            [sys.executable, "-m", "saaslake.cli", "ingest"], cwd=PROJECT,
+            env={**os.environ, "LAKEHOUSE_ROOT": str(settings.root)},
+            capture_output=True, text=True, check=False,
+        )
+        assert cli.returncode == 3
+        assert cli.stderr.startswith("lakehouse: error: another pipeline run is in progress")
+        assert "Traceback" not in cli.stderr
+    finally:
+        proc.kill()
+        proc.wait()
+    # the killed holder's lock is released by the kernel; no duplicates after the rerun
+    ingest(settings)
+    assert len(bronze_rows(settings, "billing/subscriptions")) == 10
+
+
+def test_f8_same_file_twice_and_renamed_copy_is_a_no_op(
+    settings: Settings, write_landing: WriteLanding
+) -> None:
+    write_landing(SUBS, many_subscriptions(5))
+    first = ingest(settings)
+    assert first.count("loaded") == 1
+    again = ingest(settings)
+    assert [o.status for o in again.outcomes] == ["duplicate"]
+    assert "already loaded" in again.outcomes[0].message
+    # the same bytes under another name and date are the same batch
+    shutil.copy(settings.landing / SUBS,
+                write_landing("billing/subscriptions/2024-03-05/renamed.jsonl", ""))
+    renamed = ingest(settings)
+    statuses = sorted((o.landing_file, o.status) for o in renamed.outcomes)
+    assert statuses == [(SUBS, "duplicate"),
+                        ("billing/subscriptions/2024-03-05/renamed.jsonl", "duplicate")]
+    assert f"already loaded as {SUBS}" in next(
+        o.message for o in renamed.outcomes if o.landing_file.endswith("renamed.jsonl"))
+    assert len(bronze_rows(settings, "billing/subscriptions")) == 5
+    assert renamed.summary().startswith("ingest: 0 new batch(es), 0 rows landed")
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path):
+    """A real 2 MiB tmpfs mounted for the test (needs root, as in CI)."""
+    mount = tmp_path / "small"
+    mount.mkdir()
+    result = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(mount)],
+                            capture_output=True, text=True, check=False)
+    if result.returncode != 0:
+        pytest.fail(f"cannot mount a small tmpfs for the disk-full test: {result.stderr}")
+    try:
+        yield mount
+    finally:
+        subprocess.run(["umount", "-l", str(mount)], check=False)
+
+
+def test_f5_disk_full_names_batch_and_path_and_keeps_nothing(
+    tmp_path: Path, small_disk: Path
+) -> None:
+    # Given a lakehouse on a 2 MiB disk and a landing file (elsewhere) whose Bronze needs more
+    settings = Settings.from_env(root=small_disk / "lakehouse", landing=tmp_path / "landing")
+    landing = settings.landing / SUBS
+    landing.parent.mkdir(parents=True)
+    noise = [subscription(subscription_id=os.urandom(24).hex(), account_id=os.urandom(24).hex())
+             for _ in range(60000)]
+    landing.write_text("\n".join(noise) + "\n")
+    # When it is ingested
+    with pytest.raises(StorageError) as caught:
+        ingest(settings)
+    # Then the error names the batch and the path, and nothing partial is left
+    message = str(caught.value)
+    assert SUBS in message
+    assert "no space left on device" in message
+    assert str(settings.staging) in message
+    assert not list(settings.bronze.rglob("*.parquet"))
+    assert not list(settings.staging.glob("*.tmp"))
+    assert Manifest(settings.manifest_path).batches() == []
+    # And after freeing space (a bigger disk for the same root) the rerun succeeds
+    subprocess.run(["mount", "-o", "remount,size=64m", str(small_disk)], check=True)
+    report = ingest(settings)
+    assert report.count("loaded") == 1
+    assert len(bronze_rows(settings, "billing/subscriptions")) == 60000
+
+
+def test_reader_blocks_keep_exact_line_numbers(tmp_path: Path) -> None:
+    # lines split across tiny blocks keep their numbers; a last line without newline counts
+    path = tmp_path / "x.jsonl"
+    path.write_bytes(b"\xef\xbb\xbfa\nbb\r\n\nccc")
+    blocks = list(reader.iter_line_blocks(path, block_bytes=3))
+    lines = [(first + i, v) for first, arr in blocks for i, v in enumerate(arr.to_pylist())]
+    assert lines == [(1, b"a\n"), (2, b"bb\r\n"), (3, b"\n"), (4, b"ccc")]
+    assert json.loads("[]") == []
