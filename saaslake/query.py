@@ -92,11 +92,15 @@ def _attach_warehouse(con: duckdb.DuckDBPyConnection, settings: Settings) -> Non
 
 def _create_table(con: duckdb.DuckDBPyConnection, name: str, rows: list[dict[str, object]]
                   ) -> None:
+    """A small in-memory table of text/integer columns (without importing pandas)."""
     if not rows:
         return
-    con.register("_rows", pa.Table.from_pylist(rows))
-    con.execute(f"create table {name} as select * from _rows")
-    con.unregister("_rows")
+    columns = list(rows[0])
+    types = ["BIGINT" if isinstance(rows[0][c], int) else "VARCHAR" for c in columns]
+    spec = ", ".join(f"{c} {t}" for c, t in zip(columns, types, strict=True))
+    con.execute(f"create table {name} ({spec})")
+    marks = ", ".join("?" for _ in columns)
+    con.executemany(f"insert into {name} values ({marks})", [list(r.values()) for r in rows])
 
 
 def check_statement(con: duckdb.DuckDBPyConnection, sql: str) -> None:

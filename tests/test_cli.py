@@ -1,0 +1,110 @@
+"""The `lakehouse` command: one clear line per user mistake, never a traceback."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from saaslake.cli import main
+from saaslake.config import Settings
+from tests.conftest import PLANS_HEADER, PROJECT, WriteLanding, plan_line
+
+PLANS = "billing/plans/2024-03-01/part-0001.csv"
+
+
+def lakehouse(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "saaslake.cli", *args], cwd=PROJECT,
+        env={**os.environ, "LAKEHOUSE_ROOT": str(settings.root)},
+        capture_output=True, text=True, check=False,
+    )
+
+
+@pytest.fixture
+def loaded(settings: Settings, write_landing: WriteLanding) -> Settings:
+    write_landing(PLANS, "\n".join([PLANS_HEADER, plan_line("p1"), plan_line("p2", amount="x"),
+                                    plan_line("p3", name="O'Brien")]) + "\n")
+    assert main(["--root", str(settings.root), "--quiet", "ingest"]) == 0
+    return settings
+
+
+def test_status_reports_rows_quarantine_and_as_of(loaded: Settings) -> None:
+    result = lakehouse(loaded, "status")
+    assert result.returncode == 0
+    lines = result.stdout.splitlines()
+    assert lines[1].split() == ["entity", "batches", "rows", "quarantined", "latest", "export"]
+    assert lines[2].split() == ["billing/plans", "1", "2", "1", "2024-03-01"]
+    assert "as-of date (latest export committed): 2024-03-01" in result.stdout
+
+
+def test_sql_formats(loaded: Settings) -> None:
+    csv_out = lakehouse(loaded, "sql", "select plan_id, plan_name from bronze.plans order by 1",
+                        "--format", "csv")
+    assert csv_out.stdout.splitlines() == ["plan_id,plan_name", "p1,Growth", "p3,O'Brien"]
+    json_out = lakehouse(loaded, "sql", "select plan_id, unit_amount_minor from bronze.plans "
+                         "order by 1", "--format", "json")
+    assert json.loads(json_out.stdout) == [{"plan_id": "p1", "unit_amount_minor": 4900},
+                                           {"plan_id": "p3", "unit_amount_minor": 4900}]
+    table = lakehouse(loaded, "sql", "select _line_number, _reason from quarantine.plans")
+    assert table.stdout.splitlines()[2].split(" | ") == [
+        "3           ", "unit_amount_minor: not an integer: 'x'"]
+
+
+@pytest.mark.parametrize(
+    ("query", "message"),
+    [
+        ("drop table bronze.plans", "read-only: DROP statements are not allowed here"),
+        ("copy (select 1) to 'out.csv'", "read-only: COPY statements are not allowed here"),
+        ("select 1; select 2", "expected exactly one statement, found 2"),
+        ("select * from bronze.nope", "SQL error: Catalog Error"),
+        ("select * from read_csv('/etc/passwd')", "file system operations are disabled"),
+        ("selec 1", "SQL error: Parser Error"),
+    ],
+)
+def test_sql_refuses_writes_and_reports_errors_in_one_line(
+    loaded: Settings, query: str, message: str
+) -> None:
+    result = lakehouse(loaded, "sql", query)
+    assert result.returncode == 2
+    assert result.stderr.startswith("lakehouse: error: ")
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    # the data is intact
+    assert lakehouse(loaded, "sql", "select count(*) as n from bronze.plans",
+                     "--format", "csv").stdout.split() == ["n", "2"]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["simulate", "--scale", "-1"], "must be greater than 0"),
+        (["simulate", "--start", "2024-02-31"], "is not a date"),
+        (["simulate", "--dirty", "1.5"], "must be at least 0 and below 1"),
+        (["ingest", "../outside.csv"], "parent-directory components"),
+        (["ingest", "/etc/passwd"], "outside the landing zone"),
+        (["frobnicate"], "invalid choice"),
+    ],
+)
+def test_usage_errors_are_one_line(settings: Settings, args: list[str], message: str) -> None:
+    result = lakehouse(settings, *args)
+    assert result.returncode == 2
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_empty_lakehouse_status_and_sql(settings: Settings, tmp_path: Path) -> None:
+    result = lakehouse(settings, "status")
+    assert result.returncode == 0
+    assert "Bronze is empty" in result.stdout
+    ingest = lakehouse(settings, "ingest")
+    assert ingest.stdout.strip().endswith("no landing files found")
+    # every entity is queryable (typed and empty) before anything was delivered
+    counts = lakehouse(settings, "sql", "select (select count(*) from bronze.events) + "
+                       "(select count(*) from bronze.subscriptions) as n", "--format", "csv")
+    assert counts.stdout.split() == ["n", "0"]
