@@ -78,18 +78,27 @@ class Manifest:
     def __init__(self, path: Path) -> None:
         self.path = path
         path.parent.mkdir(parents=True, exist_ok=True)
+        self._con: sqlite3.Connection | None = None
         with self._connect() as con:
             con.execute("pragma journal_mode=wal")
             con.executescript(SCHEMA)
 
     @contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:
-        con = sqlite3.connect(self.path, timeout=30, isolation_level=None)
-        try:
-            con.execute("pragma busy_timeout=30000")
-            yield con
-        finally:
-            con.close()
+        """The manifest's connection, opened once and kept for the object's life."""
+        if self._con is None:
+            self._con = sqlite3.connect(self.path, timeout=30, isolation_level=None,
+                                        check_same_thread=False)
+            self._con.execute("pragma busy_timeout=30000")
+        yield self._con
+
+    def close(self) -> None:
+        if self._con is not None:
+            self._con.close()
+            self._con = None
+
+    def __del__(self) -> None:
+        self.close()
 
     def committed(self, batch_id: str) -> BatchRecord | None:
         with self._connect() as con, closing(con.execute(
@@ -108,14 +117,21 @@ class Manifest:
             ).fetchone()
         return None if row is None else row[0]
 
-    def commit(self, record: BatchRecord) -> None:
-        """Make a batch visible: one transaction, one row."""
-        values = asdict(record)
-        cols = ", ".join(values)
-        marks = ", ".join("?" for _ in values)
+    def commit(self, records: list[BatchRecord]) -> None:
+        """Make batches visible: one transaction, one row each; all or none."""
+        if not records:
+            return
+        names = list(asdict(records[0]))
+        cols = ", ".join(names)
+        marks = ", ".join("?" for _ in names)
         with self._connect() as con:
             con.execute("begin immediate")
-            con.execute(f"insert into batches ({cols}) values ({marks})", list(values.values()))
+            try:
+                con.executemany(f"insert into batches ({cols}) values ({marks})",
+                                [list(asdict(r).values()) for r in records])
+            except BaseException:
+                con.execute("rollback")
+                raise
             con.execute("commit")
 
     def reject(self, *, batch_id: str, source: str | None, entity: str | None,

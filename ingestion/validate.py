@@ -9,6 +9,7 @@ from a file (CSV header names included) is a bound parameter.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 
 from ingestion.contract import (
@@ -25,8 +26,10 @@ TIMESTAMP_PATTERN = (
 INT_PATTERN = r"-?\d{1,18}"
 NUMBER_PATTERN = r"-?\d+(\.\d+)?([eE][-+]?\d+)?"
 DATE_PATTERN = r"\d{4}-\d{2}-\d{2}"
-JSON_INT_TYPES = "('BIGINT', 'UBIGINT')"
-JSON_NUMBER_TYPES = "('BIGINT', 'UBIGINT', 'DOUBLE')"
+#: How JSON Lines values are read: text-like columns as their string value (a JSON number
+#: where a string is expected is accepted as its text), the others as JSON text, so that
+#: ``"3"`` (a string) fails the integer rule instead of being coerced.
+JSON_TEXT_TYPES = ("string", "date", "timestamp")
 
 
 @dataclass(frozen=True)
@@ -45,7 +48,6 @@ def _quote(value: str) -> str:
 def _checks(col: Column, key: bool, json_input: bool) -> list[str]:
     """SQL expressions yielding an error text or NULL for one column."""
     v = col.name
-    t = f"{col.name}__t"
     name = col.name
     checks: list[str] = []
     if col.required:
@@ -56,29 +58,21 @@ def _checks(col: Column, key: bool, json_input: bool) -> list[str]:
         checks.append(f"case when {key} and trim({v}) = '' then '{name}: blank key' end")
     shown = f"left({v}, 40)"
     if col.type == "string":
-        if json_input:
-            checks.append(f"case when {t} not in ('VARCHAR', 'NULL') "
-                          f"then '{name}: expected a string, found ' || lower({t}) end")
         if col.enum:
             allowed = ", ".join(_quote(e) for e in col.enum)
             checks.append(f"case when {v} is not null and {v} not in ({allowed}) "
                           f"then '{name}: unknown value ''' || {shown} || '''' end")
     elif col.type == "int":
         cond = f"not regexp_full_match({v}, '{INT_PATTERN}')"
-        if json_input:
-            cond += f" or {t} not in {JSON_INT_TYPES}"
         checks.append(f"case when {v} is not null and ({cond}) "
                       f"then '{name}: not an integer: ''' || {shown} || '''' end")
     elif col.type in ("number", "decimal"):
         cond = f"not regexp_full_match({v}, '{NUMBER_PATTERN}')"
-        if json_input:
-            cond += f" or {t} not in {JSON_NUMBER_TYPES}"
         checks.append(f"case when {v} is not null and ({cond}) "
                       f"then '{name}: not a number: ''' || {shown} || '''' end")
     elif col.type == "bool":
-        cond = f"lower({v}) not in ('true', 'false')"
-        if json_input:
-            cond += f" or {t} <> 'BOOLEAN'"
+        cond = f"{v} not in ('true', 'false')" if json_input else (
+            f"lower({v}) not in ('true', 'false')")
         checks.append(f"case when {v} is not null and ({cond}) "
                       f"then '{name}: not a boolean: ''' || {shown} || '''' end")
     elif col.type == "date":
@@ -97,11 +91,11 @@ def _checks(col: Column, key: bool, json_input: bool) -> list[str]:
             f"then '{name}: not a valid timestamp: ''' || {shown} || '''' "
             f"when try_cast({v} as timestamptz) < timestamptz '{MIN_TIMESTAMP} 00:00:00+00' "
             f"or try_cast({v} as timestamptz) > "
-            f"$export_date::timestamptz + interval {FUTURE_TOLERANCE_DAYS} day "
+            f"_export_date::timestamptz + interval {FUTURE_TOLERANCE_DAYS} day "
             f"then '{name}: out of the accepted range: ''' || {shown} || '''' end")
     elif col.type == "json":
         if json_input:
-            checks.append(f"case when {v} is not null and {t} not in ('ARRAY', 'OBJECT') "
+            checks.append(f"case when {v} is not null and left({v}, 1) not in ('[', '{{') "
                           f"then '{name}: expected a JSON array or object' end")
         else:
             checks.append(f"case when {v} is not null and not json_valid({v}) "
@@ -127,15 +121,20 @@ def _typed(col: Column) -> str:
 
 
 def _fields_from_json(ent: Entity) -> str:
-    """Project the JSON line into text values and JSON types per contract column."""
+    """Project the parsed JSON object into one text value per contract column."""
     parts = []
     for col in ent.columns:
-        if col.type == "json":
-            parts.append(f"(_j -> '{col.name}')::VARCHAR as {col.name}")
+        if col.type in JSON_TEXT_TYPES:
+            parts.append(f"_v.{col.name} as {col.name}")
         else:
-            parts.append(f"_j ->> '{col.name}' as {col.name}")
-        parts.append(f"json_type(_j, '$.{col.name}') as {col.name}__t")
-    return ",\n        ".join(parts)
+            parts.append(f"nullif(_v.{col.name}::VARCHAR, 'null') as {col.name}")
+    return ",\n            ".join(parts)
+
+
+def _json_structure(ent: Entity) -> str:
+    """The ``from_json`` structure: one parse of each line into all contract fields."""
+    return json.dumps({c.name: "VARCHAR" if c.type in JSON_TEXT_TYPES else "JSON"
+                       for c in ent.columns})
 
 
 def validation_query(ent: Entity, *, json_input: bool, header: list[str] | None = None
@@ -149,8 +148,10 @@ def validation_query(ent: Entity, *, json_input: bool, header: list[str] | None 
             order).
         header: The CSV header (required for CSV).
 
-    Bound parameters: ``$export_date`` (DATE text), ``$batch_id``, ``$source_file`` and
-    ``$ingested_at`` are the caller's; ``params`` holds the rest (for CSV with unknown
+    The chunk also carries the lineage columns ``_batch_id``, ``_source_file`` and
+    ``_export_date`` per row, so one statement can validate several small files at once.
+    Bound parameters: ``$ingested_at`` is the caller's; ``params`` holds the rest (for CSV
+    with unknown
     columns, ``$extra_names``: their header names).
     """
     params: dict[str, object] = {}
@@ -160,6 +161,9 @@ def validation_query(ent: Entity, *, json_input: bool, header: list[str] | None 
         stage = f"""
     lines as (
         select
+            _batch_id,
+            _source_file,
+            _export_date,
             _line_number,
             _raw,
             rtrim(try(decode(_raw)), chr(13) || chr(10)) as _txt,
@@ -168,31 +172,34 @@ def validation_query(ent: Entity, *, json_input: bool, header: list[str] | None 
     parsed as (
         select
             *,
-            case when json_valid(_txt) and json_type(_txt::json) = 'OBJECT'
-                then _txt::json end as _j,
+            case when position(chr(0) in _txt) = 0 and left(ltrim(_txt), 1) = '{{'
+                then try(from_json(_txt, {_quote(_json_structure(ent))})) end as _v,
         from lines
         where _txt is null or trim(_txt) <> ''
     ),
     fields as (
         select
+            _batch_id,
+            _source_file,
+            _export_date,
             _line_number,
             _raw,
             case
                 when _txt is null then 'invalid UTF-8 (is the file Latin-1?)'
                 when position(chr(0) in _txt) > 0 then 'NUL byte in line'
-                when not json_valid(_txt) then 'malformed JSON'
-                when _j is null then 'not a JSON object'
+                when _v is null and json_valid(_txt) then 'not a JSON object'
+                when _v is null then 'malformed JSON'
             end as _struct_error,
-        {_fields_from_json(ent)},
-            list_filter(json_keys(_j), k -> not list_contains({known_list}, k)) as _extra_keys,
+            {_fields_from_json(ent)},
+            case when _v is not null then list_filter(json_keys(_txt),
+                k -> not list_contains({known_list}, k)) end as _extra_keys,
+            _txt,
         from parsed
     )"""
         extra_expr = (
             "case when len(_extra_keys) > 0 then to_json(map_from_entries("
-            "list_transform(_extra_keys, k -> {'k': k, 'v': _j -> k})))::VARCHAR end"
+            "list_transform(_extra_keys, k -> {'k': k, 'v': _txt::json -> k})))::VARCHAR end"
         )
-        # _j is needed for extras: keep it in fields.
-        stage = stage.replace("        from parsed\n", "            _j,\n        from parsed\n")
     else:
         assert header is not None
         positions = {name: idx for idx, name in enumerate(header)}
@@ -218,6 +225,9 @@ def validation_query(ent: Entity, *, json_input: bool, header: list[str] | None 
         stage = f"""
     fields as (
         select
+            _batch_id,
+            _source_file,
+            _export_date,
             _line_number,
             _raw,
             _struct_error,
@@ -246,14 +256,14 @@ with
     )
 select
     {typed},
-    $batch_id::VARCHAR as _batch_id,
-    $source_file::VARCHAR as _source_file,
+    _batch_id::VARCHAR as _batch_id,
+    _source_file::VARCHAR as _source_file,
     _line_number::BIGINT as _line_number,
-    $export_date::DATE as _export_date,
+    _export_date::DATE as _export_date,
     $ingested_at::TIMESTAMPTZ as _ingested_at,
     _extra,
     _reason,
-    _raw,
+    case when _reason is not null then _raw end as _raw,
 from checked
 """
     return ValidationQuery(sql=sql, params=params)

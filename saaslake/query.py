@@ -122,7 +122,7 @@ def run_query(settings: Settings, sql: str, params: Sequence[object] | None = No
     try:
         check_statement(con, sql)
         try:
-            return con.execute(sql, list(params or [])).fetch_arrow_table()
+            return con.execute(sql, list(params or [])).to_arrow_table()
         except duckdb.Error as exc:
             raise QueryError(f"SQL error: {_first_line(exc)}") from None
     finally:

@@ -91,7 +91,7 @@ def test_b3_wrong_types_are_quarantined_never_nulled(settings: Settings,
         (PLANS, 2, "unit_amount_minor: not an integer: 'abc'"),
         (SUBS, 1, "quantity: not an integer: '1.5'"),
         (SUBS, 2, "started_at: not a valid timestamp: '2024-02-31T00:00:00Z'"),
-        (SUBS, 3, "quantity: not an integer: '3'"),
+        (SUBS, 3, "quantity: not an integer: '\"3\"'"),
     ]
 
 
