@@ -414,6 +414,15 @@ def _load_group(settings: Settings, manifest: Manifest, con: duckdb.DuckDBPyConn
                                                          or str(exc))
         raise StorageError(f"batch {current.lf.relative}", current.good.path,  # type: ignore[union-attr]
                            cause) from None
+    return _commit_group(settings, manifest, group, hashes, run_id=run_id,
+                         ingested_at=ingested_at, started=started)
+
+
+def _commit_group(settings: Settings, manifest: Manifest, group: list[_Pending],
+                  hashes: dict[str, tuple[str | None, str | None]], *, run_id: str,
+                  ingested_at: datetime, started: float) -> list[FileOutcome]:
+    """Rename a group's finished files into place and commit them in one transaction."""
+    ent = group[0].lf.entity
     records = []
     for p in sorted(group, key=lambda p: p.lf.sort_key):
         assert p.good is not None
