@@ -94,6 +94,21 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub.add_parser("status", help="batches, rows and quarantined rows per entity")
 
+    bld = sub.add_parser("build", help="build Silver and Gold with dbt (models and tests)")
+    bld.add_argument("--select", help="a dbt selection, e.g. 'marts' or '+mrr_movements_monthly'")
+    bld.add_argument("--full-refresh", action="store_true",
+                     help="rebuild incremental models from all of Bronze")
+    bld.add_argument("--models-only", action="store_true", help="skip data and unit tests")
+    bld.add_argument("--tests-only", action="store_true",
+                     help="run the data and unit tests only")
+
+    run = sub.add_parser("run", help="ingest new files, then build Silver and Gold")
+    run.add_argument("--full-refresh", action="store_true",
+                     help="rebuild incremental models from all of Bronze")
+
+    sub.add_parser("summary", help="the headline numbers of the published Gold")
+    sub.add_parser("docs", help="generate the static dbt docs site (offline)")
+
     sql = sub.add_parser("sql", help="read-only SQL over bronze.*, silver.*, gold.*, meta.*")
     sql.add_argument("query", help='e.g. "select count(*) from bronze.events"')
     sql.add_argument("--format", choices=("table", "csv", "json"), default="table")
@@ -124,7 +139,7 @@ def _say(args: argparse.Namespace):  # type: ignore[no-untyped-def]
 def cmd_simulate(settings: Settings, args: argparse.Namespace) -> int:
     from ingestion.simulator import simulate
 
-    start = args.start or date.fromordinal(args.end.toordinal() - DEFAULT_HISTORY_DAYS + 1)
+    start = args.start or date.fromordinal(args.end.toordinal() - DEFAULT_HISTORY_DAYS)
     if start > args.end:
         raise UserInputError(f"--start {start} is after --end {args.end}")
     settings.landing.mkdir(parents=True, exist_ok=True)
@@ -183,11 +198,55 @@ def cmd_sql(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_build(settings: Settings, args: argparse.Namespace) -> int:
+    from saaslake.build import build, run_tests
+
+    if args.models_only and args.tests_only:
+        raise UserInputError("--models-only and --tests-only exclude each other")
+    if args.tests_only:
+        result = run_tests(settings, select=args.select, progress=_say(args))
+    else:
+        result = build(settings, select=args.select, full_refresh=args.full_refresh,
+                       tests=not args.models_only, progress=_say(args))
+    print(result.summary())
+    return 0
+
+
+def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
+    from saaslake.pipeline import run
+    from saaslake.warehouse import format_summary, gold_summary
+
+    result = run(settings, progress=_say(args), full_refresh=args.full_refresh)
+    if args.quiet:
+        print(result.summary())
+    print(format_summary(gold_summary(settings)))
+    return 0
+
+
+def cmd_summary(settings: Settings, args: argparse.Namespace) -> int:
+    from saaslake.warehouse import format_summary, gold_summary
+
+    print(format_summary(gold_summary(settings)))
+    return 0
+
+
+def cmd_docs(settings: Settings, args: argparse.Namespace) -> int:
+    from saaslake.build import generate_docs
+
+    target = generate_docs(settings, progress=_say(args))
+    print(f"dbt docs written to {target} (open index.html; no network needed)")
+    return 0
+
+
 COMMANDS = {
     "simulate": cmd_simulate,
     "ingest": cmd_ingest,
     "status": cmd_status,
     "sql": cmd_sql,
+    "build": cmd_build,
+    "run": cmd_run,
+    "summary": cmd_summary,
+    "docs": cmd_docs,
 }
 
 

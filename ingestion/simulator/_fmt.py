@@ -23,7 +23,7 @@ def fixed_width(mat: np.ndarray) -> pa.StringArray:
     mat = np.ascontiguousarray(mat, dtype=np.uint8)
     n, width = mat.shape
     offsets = np.arange(0, (n + 1) * width, width, dtype=np.int32) if n else np.zeros(1, np.int32)
-    return pa.StringArray.from_buffers(n, pa.py_buffer(offsets), pa.py_buffer(mat.tobytes()))
+    return pa.StringArray.from_buffers(n, pa.py_buffer(offsets), pa.py_buffer(mat))
 
 
 def _ascii_matrix(texts: list[str]) -> np.ndarray:
@@ -46,30 +46,46 @@ def _time_of_day_matrix() -> np.ndarray:
     return out
 
 
-def _date_matrix(first_day: int, last_day: int) -> np.ndarray:
-    """``YYYY-MM-DD`` for every day number in ``[first_day, last_day]``."""
-    days = np.arange(first_day, last_day + 1).astype("datetime64[D]")
+#: Day numbers covered by the cached date table (1970-01-01 .. 2199-12-31).
+_TABLE_DAYS = 84_005
+
+
+@cache
+def _date_table() -> np.ndarray:
+    """``YYYY-MM-DD`` for every day from 1970 to 2199, computed once."""
+    days = np.arange(_TABLE_DAYS).astype("datetime64[D]")
     texts = np.datetime_as_string(days, unit="D").astype("S10")
     return np.frombuffer(texts.tobytes(), dtype=np.uint8).reshape(len(days), 10)
 
 
-def timestamps(secs: np.ndarray, *, quoted: bool = False) -> pa.StringArray:
-    """Epoch seconds as ``YYYY-MM-DDTHH:MM:SSZ`` (optionally JSON-quoted)."""
+def _date_rows(days: np.ndarray) -> np.ndarray:
+    """``YYYY-MM-DD`` bytes of each epoch day number."""
+    if len(days) and (days.min() < 0 or days.max() >= _TABLE_DAYS):
+        texts = np.datetime_as_string(days.astype("datetime64[D]"), unit="D").astype("S10")
+        return np.frombuffer(texts.tobytes(), dtype=np.uint8).reshape(len(days), 10)
+    return _date_table()[days]
+
+
+def timestamp_matrix(secs: np.ndarray, *, quoted: bool = False) -> np.ndarray:
+    """Epoch seconds as ``YYYY-MM-DDTHH:MM:SSZ`` rows of a ``uint8`` matrix."""
     secs = np.asarray(secs, dtype=np.int64)
     n = len(secs)
     q = 1 if quoted else 0
     out = np.empty((n, 20 + 2 * q), dtype=np.uint8)
     if n:
-        days = secs // SECONDS_PER_DAY
-        first = int(days.min())
-        out[:, q : q + 10] = _date_matrix(first, int(days.max()))[days - first]
+        out[:, q : q + 10] = _date_rows(secs // SECONDS_PER_DAY)
         out[:, q + 10] = ord("T")
         out[:, q + 11 : q + 19] = _time_of_day_matrix()[secs % SECONDS_PER_DAY]
         out[:, q + 19] = ord("Z")
         if quoted:
             out[:, 0] = ord('"')
             out[:, -1] = ord('"')
-    return fixed_width(out)
+    return out
+
+
+def timestamps(secs: np.ndarray, *, quoted: bool = False) -> pa.StringArray:
+    """Epoch seconds as ``YYYY-MM-DDTHH:MM:SSZ`` (optionally JSON-quoted)."""
+    return fixed_width(timestamp_matrix(secs, quoted=quoted))
 
 
 def dates(days: np.ndarray) -> pa.StringArray:
@@ -77,23 +93,91 @@ def dates(days: np.ndarray) -> pa.StringArray:
     days = np.asarray(days, dtype=np.int64)
     if not len(days):
         return pa.array([], pa.string())
-    first = int(days.min())
-    return fixed_width(_date_matrix(first, int(days.max()))[days - first])
+    return fixed_width(_date_rows(days))
 
 
-def padded_ids(prefix: str, numbers: np.ndarray, width: int, *, quoted: bool = False) -> pa.StringArray:
-    """``prefix`` + zero-padded decimal ``numbers`` (``acc_00000042``), optionally quoted."""
-    numbers = np.asarray(numbers, dtype=np.int64)
+@cache
+def _four_digits() -> np.ndarray:
+    """``0000`` .. ``9999`` as 4-byte words (``uint32``), to be viewed as bytes."""
+    v = np.arange(10_000)
+    digits = np.stack([v // 1000, v // 100 % 10, v // 10 % 10, v % 10], axis=1) + ord("0")
+    return np.ascontiguousarray(digits.astype(np.uint8)).view(np.uint32).ravel()
+
+
+def id_matrix(prefix: str, numbers: np.ndarray, width: int, *, quoted: bool = False) -> np.ndarray:
+    """``prefix`` + zero-padded decimal ``numbers`` as rows of a ``uint8`` matrix."""
+    rest = np.asarray(numbers, dtype=np.int64)
+    if len(rest) and rest.min() >= 0 and rest.max() < 2**32:
+        rest = rest.astype(np.uint32)
     head = ('"' if quoted else "") + prefix
-    tail = '"' if quoted else ""
-    total = len(head) + width + len(tail)
-    out = np.empty((len(numbers), total), dtype=np.uint8)
+    total = len(head) + width + (1 if quoted else 0)
+    n = len(rest)
+    out = np.empty((n, total), dtype=np.uint8)
     out[:, : len(head)] = np.frombuffer(head.encode("ascii"), dtype=np.uint8)
-    powers = 10 ** np.arange(width - 1, -1, -1, dtype=np.int64)
-    out[:, len(head) : len(head) + width] = (numbers[:, None] // powers) % 10 + ord("0")
-    if tail:
+    table = _four_digits()
+    stop = len(head) + width
+    while stop > len(head):
+        take = min(4, stop - len(head))
+        quotient = rest // 10_000
+        words = table[rest - quotient * 10_000].view(np.uint8).reshape(n, 4)
+        out[:, stop - take : stop] = words[:, 4 - take :]
+        rest = quotient
+        stop -= take
+    if quoted:
         out[:, -1] = ord('"')
-    return fixed_width(out)
+    return out
+
+
+def padded_ids(
+    prefix: str, numbers: np.ndarray, width: int, *, quoted: bool = False
+) -> pa.StringArray:
+    """``prefix`` + zero-padded decimal ``numbers`` (``acc_00000042``), optionally quoted."""
+    return fixed_width(id_matrix(prefix, numbers, width, quoted=quoted))
+
+
+Piece = str | np.ndarray | pa.Array
+
+
+def join_pieces(pieces: list[Piece], n: int) -> pa.Array:
+    """Concatenate per-row pieces: constants, fixed-width matrices and Arrow string arrays.
+
+    Runs of constants and matrices are first merged into one matrix (a cheap numpy
+    ``hstack``), so Arrow joins only a few arrays per row.
+    """
+    merged: list[Piece] = []
+    run: list[np.ndarray | str] = []
+
+    def flush() -> None:
+        if any(isinstance(p, np.ndarray) for p in run):
+            widths = [len(p.encode()) if isinstance(p, str) else p.shape[1] for p in run]
+            out = np.empty((n, sum(widths)), dtype=np.uint8)
+            pos = 0
+            for p, w in zip(run, widths, strict=True):
+                out[:, pos : pos + w] = (
+                    np.frombuffer(p.encode(), dtype=np.uint8) if isinstance(p, str) else p
+                )
+                pos += w
+            merged.append(fixed_width(out))
+        elif run:
+            merged.append("".join(run))  # type: ignore[arg-type]
+        run.clear()
+
+    for piece in pieces:
+        if isinstance(piece, (str, np.ndarray)):
+            run.append(piece)
+        else:
+            flush()
+            merged.append(piece)
+    flush()
+    if len(merged) == 1:
+        only = merged[0]
+        return only if isinstance(only, pa.Array) else pa.array([only] * n, pa.string())
+    return pc.binary_join_element_wise(*merged, "")
+
+
+def as_array(piece: Piece) -> pa.Array:
+    """A column piece as an Arrow string array."""
+    return fixed_width(piece) if isinstance(piece, np.ndarray) else piece
 
 
 def integers(values: np.ndarray) -> pa.StringArray:
@@ -155,7 +239,7 @@ def csv_field(text: pa.Array) -> pa.Array:
     return pc.if_else(needs, escaped, text)
 
 
-def concat_bytes(lines: pa.Array) -> bytes:
+def concat_bytes(lines: pa.Array) -> bytes | memoryview:
     """The bytes of all values of a string/binary array, back to back."""
     if len(lines) == 0:
         return b""
@@ -168,4 +252,4 @@ def concat_bytes(lines: pa.Array) -> bytes:
         offsets = np.frombuffer(arr.buffers()[1], dtype=np.int32)
     start = int(offsets[arr.offset])
     stop = int(offsets[arr.offset + len(arr)])
-    return memoryview(arr.buffers()[2])[start:stop].tobytes()
+    return memoryview(arr.buffers()[2])[start:stop]

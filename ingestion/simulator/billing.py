@@ -49,6 +49,11 @@ _INVOICE_FIELDS = (
 )
 
 
+def _paying(status: np.ndarray) -> np.ndarray:
+    """Status counts as a paying subscription (active or past due)."""
+    return (status == ACTIVE) | (status == PAST_DUE)
+
+
 def add_months(ts: np.ndarray, months: np.ndarray, anchor: np.ndarray) -> np.ndarray:
     """Advance timestamps by whole months, keeping the anchor day (clamped to month end)."""
     day = ts // DAY
@@ -275,8 +280,7 @@ class BillingSimulator:
             has_parent = p >= 0
             # An add-on needs its parent paying and not on its way out.
             ok[has_parent] = (
-                np.isin(s["status"][p[has_parent]], (ACTIVE, PAST_DUE))
-                & ~s["cape"][p[has_parent]]
+                _paying(s["status"][p[has_parent]]) & ~s["cape"][p[has_parent]]
             )
             acct.append(a[ok])
             kind.append(k[ok])
@@ -350,7 +354,8 @@ class BillingSimulator:
 
     def _dunning(self, day: int, live: np.ndarray) -> None:
         s, rng = self.s, self.rng
-        due = live[(s["action_day"][live] == day) & np.isin(s["status"][live], (PAST_DUE, UNPAID))]
+        st = s["status"][live]
+        due = live[(s["action_day"][live] == day) & ((st == PAST_DUE) | (st == UNPAID))]
         if not len(due):
             return
         ts = day * DAY + s["cps"][due] % DAY + self._delay(len(due))
@@ -380,7 +385,8 @@ class BillingSimulator:
         s["retries"][bad] += 1
         final = s["retries"][bad] >= 3
         s["status"][bad[final]] = UNPAID
-        s["action_day"][bad] = np.where(final, day + 7, day + 3 + 2 * s["retries"][bad])
+        retries = s["retries"][bad].astype(np.int64)
+        s["action_day"][bad] = np.where(final, day + 7, day + 3 + 2 * retries)
         changed = np.concatenate([gone, rec, bad[final]])
         changed_ts = np.concatenate([ts_gone, ts_retry[ok], ts_retry[~ok][final]])
         # A failed retry that is not the last one changes nothing visible.
@@ -435,8 +441,15 @@ class BillingSimulator:
         if len(act):
             self._active_changes(day, act)
 
-    def _active_changes(self, day: int, idx: np.ndarray) -> None:
-        s, rng, plans = self.s, self.rng, self.plans
+    def _pick_changes(self, day: int, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Which active subscriptions change today, and how (codes 0-6, see hazards)."""
+        s, rng = self.s, self.rng
+        # Draw once per subscription; only rows under an upper bound of the total hazard
+        # can be hit, so the exact hazards are computed for those few rows only.
+        u = rng.random(len(idx))
+        bound = s["churn"][idx] * 1.4 + (0.040 * 1.6 + 0.012 + 0.012 + 0.006 + 0.05) / 30
+        cand = u < bound
+        idx, u = idx[cand], u[cand]
         k = len(idx)
         seg = self.acc.segment[s["acct"][idx]]
         young = (day * DAY - s["started"][idx]) < 120 * DAY
@@ -453,21 +466,18 @@ class BillingSimulator:
             0.002 / 30 * ~has_disc * base,                           # 6 retention discount
         ], axis=1)
         cum = np.cumsum(hazards, axis=1)
-        u = rng.random(k)
         what = np.where(u < cum[:, -1], (u[:, None] >= cum).sum(axis=1), -1)
         hit = what >= 0
-        if not hit.any():
-            return
-        idx, what = idx[hit], what[hit]
-        ts = day * DAY + rng.integers(7 * HOUR, 22 * HOUR, len(idx))
+        return idx[hit], what[hit]
+
+    def _new_terms(self, day: int, idx: np.ndarray,
+                   what: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Plan, seats and discount after today's change of each subscription."""
+        s, rng, plans = self.s, self.rng, self.plans
         plan = s["plan"][idx]
         tier = plans.tier[plan]
-        interval = plans.interval[plan]
-        currency = plans.currency[plan]
         qty = s["qty"][idx]
-        new_plan = plan.copy()
-        new_qty = qty.copy()
-        new_disc = s["disc"][idx].copy()
+        new_plan, new_qty, new_disc = plan.copy(), qty.copy(), s["disc"][idx].copy()
         up = what == 1
         new_qty[up] = qty[up] + np.maximum(1, np.round(qty[up] * rng.uniform(0.05, 0.4, up.sum())))
         down = what == 2
@@ -477,14 +487,25 @@ class BillingSimulator:
         for code, step in ((3, 1), (4, -1)):
             sel = what == code
             target = np.clip(tier[sel] + step, 0, len(cat.TIERS) - 1)
-            cand = self._plan_for(target, interval[sel], currency[sel], day)
-            new_plan[sel] = np.where((cand >= 0) & (target != tier[sel]), cand, plan[sel])
+            other = self._plan_for(target, plans.interval[plan[sel]],
+                                   plans.currency[plan[sel]], day)
+            new_plan[sel] = np.where((other >= 0) & (target != tier[sel]), other, plan[sel])
         new_disc[what == 5] = 0.0
         new_disc[what == 6] = cat.DISCOUNTS[rng.integers(0, len(cat.DISCOUNTS), (what == 6).sum())]
+        return new_plan, new_qty, new_disc
+
+    def _active_changes(self, day: int, idx: np.ndarray) -> None:
+        """Cancellations, seat/plan changes and discount changes of active subscriptions."""
+        s, rng, plans = self.s, self.rng, self.plans
+        idx, what = self._pick_changes(day, idx)
+        if not len(idx):
+            return
+        ts = day * DAY + rng.integers(7 * HOUR, 22 * HOUR, len(idx))
+        plan, qty = s["plan"][idx], s["qty"][idx]
+        new_plan, new_qty, new_disc = self._new_terms(day, idx, what)
         # Cancellations: mostly at period end, otherwise immediately.
         cancel = what == 0
-        months = self.months[plan]
-        scheduled = cancel & (rng.random(len(idx)) < np.where(months > 1, 0.9, 0.7))
+        scheduled = cancel & (rng.random(len(idx)) < np.where(self.months[plan] > 1, 0.9, 0.7))
         immediate = cancel & ~scheduled
         changed = cancel | (new_plan != plan) | (new_qty != qty) | (new_disc != s["disc"][idx])
         sch = idx[scheduled]

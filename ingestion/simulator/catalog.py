@@ -165,7 +165,7 @@ class PlanCatalog:
 def _price(base_usd_cents: float, currency: int) -> int:
     """A list price in minor units, rounded to a whole unit minus one cent ("x.99")."""
     value = base_usd_cents * CURRENCY_PRICE_FACTOR[currency]
-    return max(99, int(round(value / 100.0)) * 100 - 1)
+    return max(99, round(value / 100.0) * 100 - 1)
 
 
 def build_catalog() -> PlanCatalog:

@@ -100,6 +100,8 @@ class EventGenerator:
         self.spans = spans
         self.users = users
         self.user_key = users.account * (1 << 32) + users.created
+        last = np.maximum(users.start + users.count - 1, 0)
+        self.last_created = np.where(users.count > 0, users.created[last], 0)
         weights = np.array([w for _n, w, _t in cat.EVENT_TYPES])
         self.name_cdf = np.cumsum(weights / weights.sum())
         tpl_code, _pre, _suf, _num = cat.event_templates()
@@ -138,9 +140,12 @@ class EventGenerator:
         occurred = np.where(occurred > s1, day0 + (u * (s1 - day0)).astype(np.int64), occurred)
         occurred = np.clip(occurred, s0, np.maximum(s0, s1))
         acct = sp.acct[span]
-        order = np.lexsort((acct, occurred))
-        acct, occurred = acct[order], occurred[order]
+        # Pick users while events are still grouped by account (fast lookups), then sort
+        # by time; the unique key (time, position) makes the order fully determined.
         user = self._pick_users(rng, acct, occurred)
+        key = np.sort((occurred - lo) * max(n, 1) + np.arange(n))
+        order = key % max(n, 1)
+        acct, occurred, user = acct[order], occurred[order], user[order]
         name = np.minimum(np.searchsorted(self.name_cdf, rng.random(n), side="right"),
                           len(cat.EVENT_TYPES) - 1)
         template = self.tpl_start[name] + (rng.random(n) * self.tpl_count[name]).astype(np.int64)
@@ -156,8 +161,14 @@ class EventGenerator:
         """A user of the account who exists (and is not deleted) at the event's time."""
         us = self.users
         first = us.start[acct]
-        existing = np.searchsorted(self.user_key, acct * (1 << 32) + occurred, side="right")
-        count = np.maximum(existing - first, 1)
+        count = us.count[acct].copy()
+        # Only events before the account's last user joined need a lookup.
+        early = np.flatnonzero(occurred < self.last_created[acct])
+        existing = np.searchsorted(
+            self.user_key, acct[early] * (1 << 32) + occurred[early], side="right"
+        )
+        count[early] = existing - first[early]
+        count = np.maximum(count, 1)
         user = first + (rng.random(len(acct)) * count).astype(np.int64)
         gone = (us.deleted[user] >= 0) & (us.deleted[user] <= occurred)
         return np.where(gone, first, user)

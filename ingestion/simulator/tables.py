@@ -24,7 +24,7 @@ from ingestion.simulator.accounts import Accounts, AccountVersions, Users, suffi
 from ingestion.simulator.billing import Billing
 from ingestion.simulator.events import EventBatch
 
-Columns = dict[str, pa.Array]
+Columns = dict[str, f.Piece]
 ACCOUNT_ID = ("acc_", 8)
 USER_ID = ("usr_", 9)
 SUB_ID = ("sub_", 8)
@@ -48,15 +48,17 @@ class Table:
         return len(self.time)
 
 
-def _ts(secs: np.ndarray, *, json: bool) -> pa.Array:
+def _ts(secs: np.ndarray, *, json: bool) -> f.Piece:
     """Timestamps as JSON literals or CSV text; negative means null."""
     secs = np.asarray(secs)
-    text = f.timestamps(np.where(secs < 0, 0, secs), quoted=json)
-    return f.nullable(text, secs < 0, json=json) if (secs < 0).any() else text
+    null = secs < 0
+    if not null.any():
+        return f.timestamp_matrix(secs, quoted=json)
+    return f.nullable(f.timestamps(np.where(null, 0, secs), quoted=json), null, json=json)
 
 
-def _id(spec: tuple[str, int], nums: np.ndarray, *, json: bool) -> pa.Array:
-    return f.padded_ids(spec[0], nums, spec[1], quoted=json)
+def _id(spec: tuple[str, int], nums: np.ndarray, *, json: bool) -> np.ndarray:
+    return f.id_matrix(spec[0], nums, spec[1], quoted=json)
 
 
 def _enum(vocab: tuple[str, ...] | list[str], codes: np.ndarray, *, json: bool) -> pa.Array:
@@ -263,12 +265,12 @@ def _lines_json(billing: Billing, plans: cat.PlanCatalog, amounts: dict[str, np.
     prorate = amounts["prorate"][inv_idx]
 
     def line(num: np.ndarray, plan: np.ndarray, qty: np.ndarray, amount: np.ndarray) -> pa.Array:
-        return pc.binary_join_element_wise(
+        return f.join_pieces([
             '{"line_id":', _id(LINE_ID, num, json=True), ',"plan_id":', f.take(plan_ids, plan),
             ',"quantity":', f.integers(qty), ',"amount_minor":', f.integers(amount),
             ',"period_start":', pstart, ',"period_end":', pend, ',"is_proration":',
-            f.bools(prorate), "}", "",
-        )
+            f.bools(prorate), "}",
+        ], len(num))
 
     charge = line(inv_idx * 2 + 2, inv["plan"][inv_idx], inv["qty"][inv_idx],
                   amounts["new"][inv_idx])
