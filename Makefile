@@ -13,7 +13,8 @@ export LAKEHOUSE_ROOT ?= $(CURDIR)/lakehouse
 SCALE       ?= 0.1
 PORT        ?= 2718
 
-.PHONY: help setup simulate ingest dbt-run dbt-test full-pipeline dashboard edit test lint bench docs clean
+.PHONY: help setup simulate ingest dbt-run dbt-test full-pipeline dashboard edit report test lint \
+	bench bench-dashboard docs clean
 
 help: ## List every target with one line each
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-15s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -23,7 +24,12 @@ $(STAMP): pyproject.toml uv.lock
 	uv sync --locked --extra dev
 	@touch $(STAMP)
 
-setup: $(STAMP) ## Create the virtual environment from the lock (uv sync --locked)
+CHROMIUM := /usr/bin/chromium
+$(CHROMIUM):
+	@echo "installing Debian's chromium for the browser tests (never a downloaded browser)"
+	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium
+
+setup: $(STAMP) $(CHROMIUM) ## Create the environment from the lock and install Debian Chromium (tests)
 
 simulate: $(STAMP) ## Simulate source exports into the landing zone (SCALE=0.1)
 	$(LAKEHOUSE) --quiet simulate --scale $(SCALE)
@@ -44,25 +50,29 @@ full-pipeline: $(STAMP) ## Set up and run the whole pipeline on the embedded def
 	$(LAKEHOUSE) --quiet $$($(LAKEHOUSE) --help | grep -q ' run ' && echo run || echo ingest)
 	$(LAKEHOUSE) status
 
-dashboard: $(STAMP) ## Serve the revenue dashboard on 127.0.0.1 (PORT=2718)
-	@if [ -f notebooks/03_revenue_dashboard.py ]; then \
-	  $(VENV)/bin/marimo run notebooks/03_revenue_dashboard.py --host 127.0.0.1 --port $(PORT) --headless; \
-	else echo "dashboard: the notebooks are not built yet (issue: the marimo workbook)"; fi
+dashboard: $(STAMP) ## Serve the revenue dashboard on 127.0.0.1 with a token (PORT=2718)
+	$(VENV)/bin/marimo run notebooks/03_revenue_dashboard.py --host 127.0.0.1 --port $(PORT) --headless --token
 
-edit: $(STAMP) ## Open the notebooks for editing with marimo (127.0.0.1)
-	@if ls notebooks/*.py >/dev/null 2>&1; then \
-	  $(VENV)/bin/marimo edit notebooks --host 127.0.0.1 --port $(PORT) --headless; \
-	else echo "edit: the notebooks are not built yet (issue: the marimo workbook)"; fi
+edit: $(STAMP) ## Open the notebooks for editing with marimo (127.0.0.1, token)
+	$(VENV)/bin/marimo edit notebooks --host 127.0.0.1 --port $(PORT) --headless
 
-lint: $(STAMP) ## Lint Python (ruff) and the Dockerfile (hadolint)
+report: $(STAMP) ## Render the revenue report offline (SVG/PNG + self-contained HTML) under $LAKEHOUSE_ROOT/reports/
+	$(PY) -m saaslake.report
+
+lint: $(STAMP) ## Lint Python (ruff), notebooks (marimo check) and the Dockerfile (hadolint)
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/marimo check --strict notebooks
 	$(VENV)/bin/hadolint Dockerfile
 
-test: $(STAMP) lint ## Set up, lint and run the whole test suite
+test: $(STAMP) $(CHROMIUM) lint ## Set up, lint and run the whole test suite
 	$(PY) -m pytest -q
 
-bench: $(STAMP) ## Measure simulate and ingest at scale 1 and 10 (prints figures)
+bench: $(STAMP) ## Measure simulate, ingest and build at scale 1 and 10 (prints figures)
 	$(PY) benchmarks/bench_ingest.py --scales 1 10
+	$(PY) benchmarks/bench_build.py --scales 1 10
+
+bench-dashboard: $(STAMP) $(CHROMIUM) ## Time the dashboard: start to charts, filter-change queries (SCALE)
+	$(PY) benchmarks/bench_dashboard.py --scale $(SCALE)
 
 docs: $(STAMP) ## Generate dbt docs (static, offline)
 	@if $(LAKEHOUSE) --help | grep -q ' docs'; then $(LAKEHOUSE) docs; \

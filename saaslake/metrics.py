@@ -1,0 +1,470 @@
+"""The metric layer: SaaS metrics over Gold as lazy Ibis expressions, with filters.
+
+Gold's metric tables (``mrr_movements_monthly``, ``saas_kpis_monthly``,
+``cohort_retention``) hold the metrics of the whole business. Dashboards also need them
+for a slice (a segment, a country, a plan tier, a billing interval, a currency, a date
+range). This module recomputes every metric of METRICS.md from the rounded account MRRs
+of ``gold.fct_account_mrr_monthly`` with the same formulas as the dbt models, so that
+
+* unfiltered, every figure equals the dbt table exactly (to the cent, the same floats);
+* filtered, a figure is the metric of the accounts that match (see "Filters").
+
+Everything is an Ibis expression compiled to one SQL query that DuckDB runs; nothing is
+pulled into Python before the final, small result.
+
+Filters
+-------
+Filters select *accounts*, never single subscriptions or rows, so every identity of
+METRICS.md (the MRR bridge, opening = previous closing, cohort sizes) holds within a
+slice, and the slices of one dimension add up to the whole. ``segment`` and ``country``
+come from ``gold.dim_accounts``. ``tier``, ``billing_interval`` and ``currency`` come
+from the account's *primary plan*: the plan of its subscription that contributes most
+MRR in the as-of month, else of its most recently started subscription (ties: the
+subscription id). Allowed dimensions are a fixed allow-list (``DIMENSIONS``); values
+reach SQL only as Ibis literals (RELIABILITY B14). The date range limits the months
+shown (and, for cohort retention, the cohorts and months shown); metrics that look back
+(opening MRR, NRR/GRR over 12 months) still see the months before the range.
+
+Connections
+-----------
+``open_metrics(settings)`` is a context manager: a read-only DuckDB connection on the
+last *published* build (``saaslake.warehouse.connect_readonly``), wrapped for Ibis,
+closed on exit. The ``fetch_*`` functions open and close one per call. Nothing holds a
+connection between calls.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field, fields
+from datetime import date
+from decimal import Decimal
+from typing import Any
+
+import ibis
+import ibis.expr.types as ir
+import pyarrow as pa
+
+from saaslake.config import Settings
+from saaslake.errors import UserInputError
+from saaslake.warehouse import connect_readonly
+
+#: Filterable dimensions: name -> the Gold column it comes from. The only identifiers a
+#: filter can name; anything else is refused.
+DIMENSIONS: dict[str, str] = {
+    "segment": "segment",
+    "country": "country_code",
+    "tier": "tier",
+    "billing_interval": "billing_interval",
+    "currency": "currency",
+}
+#: Movements of ``fct_account_mrr_monthly`` in bridge order.
+MOVEMENTS = ("new", "expansion", "reactivation", "contraction", "churn")
+
+MONEY = ibis.dtype("decimal(18, 2)")
+CENT = ibis.literal(Decimal("0.01"), type="decimal(18, 2)")
+
+
+class MetricFilterError(UserInputError):
+    """A filter names an unknown dimension or carries an unusable value."""
+
+
+# Filters ---------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class MetricFilters:
+    """Which accounts and months a metric covers; empty means no restriction.
+
+    Attributes:
+        start: First month shown (any day of it; inclusive).
+        end: Last month shown (any day of it; inclusive).
+        segment, country, tier, billing_interval, currency: Accepted values of each
+            dimension (see ``DIMENSIONS``); an empty tuple accepts everything.
+    """
+
+    start: date | None = None
+    end: date | None = None
+    segment: tuple[str, ...] = field(default=())
+    country: tuple[str, ...] = field(default=())
+    tier: tuple[str, ...] = field(default=())
+    billing_interval: tuple[str, ...] = field(default=())
+    currency: tuple[str, ...] = field(default=())
+
+    def __post_init__(self) -> None:
+        for name in DIMENSIONS:
+            values = getattr(self, name)
+            if isinstance(values, str) or not all(isinstance(v, str) for v in values):
+                raise MetricFilterError(f"filter {name}: expected a sequence of strings, "
+                                        f"got {values!r}")
+            object.__setattr__(self, name, tuple(values))
+        for name in ("start", "end"):
+            value = getattr(self, name)
+            if value is not None and not isinstance(value, date):
+                raise MetricFilterError(f"filter {name}: expected a date, got {value!r}")
+        if self.start and self.end and _month(self.start) > _month(self.end):
+            raise MetricFilterError(f"filter: start {self.start} is after end {self.end}")
+
+    @classmethod
+    def from_mapping(cls, values: Mapping[str, Any]) -> MetricFilters:
+        """Filters from a mapping such as a form's value; unknown keys are refused."""
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise MetricFilterError(
+                f"unknown filter dimension(s) {', '.join(map(repr, unknown))}; "
+                f"allowed: start, end, {', '.join(DIMENSIONS)}"
+            )
+        clean: dict[str, Any] = {}
+        for key, value in values.items():
+            if key in DIMENSIONS:
+                clean[key] = tuple(value or ())
+            else:
+                clean[key] = value
+        return cls(**clean)
+
+    def dimension_values(self) -> dict[str, tuple[str, ...]]:
+        """The dimensions that restrict anything, with their accepted values."""
+        return {name: getattr(self, name) for name in DIMENSIONS if getattr(self, name)}
+
+    @property
+    def restricts_accounts(self) -> bool:
+        return bool(self.dimension_values())
+
+    def describe(self) -> str:
+        """One human line, for captions and reports."""
+        parts = [f"{name} in ({', '.join(values)})"
+                 for name, values in self.dimension_values().items()]
+        if self.start or self.end:
+            parts.append(f"months {self.start or '...'} to {self.end or '...'}")
+        return "; ".join(parts) if parts else "all accounts, all months"
+
+
+def _month(day: date) -> date:
+    return day.replace(day=1)
+
+
+# Connections -----------------------------------------------------------------------------
+@contextmanager
+def open_metrics(settings: Settings) -> Iterator[ibis.BaseBackend]:
+    """An Ibis backend over the last published Silver/Gold, closed on exit (read-only).
+
+    Raises:
+        saaslake.warehouse.WarehouseNotBuiltError: Nothing was built yet.
+    """
+    con = connect_readonly(settings)
+    try:
+        yield ibis.duckdb.from_connection(con)
+    finally:
+        con.close()
+
+
+def gold_table(backend: ibis.BaseBackend, name: str) -> ir.Table:
+    """A published Gold table as an Ibis table."""
+    return backend.table(name, database=("gold", "main"))
+
+
+# Expressions -----------------------------------------------------------------------------
+def account_attributes(backend: ibis.BaseBackend) -> ir.Table:
+    """One row per account: segment, country and its primary plan's tier, interval, currency."""
+    accounts = gold_table(backend, "dim_accounts")
+    subscriptions = gold_table(backend, "fct_subscriptions")
+    plans = gold_table(backend, "dim_plans")
+    ranked = subscriptions.mutate(
+        _rank=ibis.row_number().over(
+            group_by=subscriptions.account_id,
+            order_by=[
+                ibis.desc(subscriptions.is_contributing_mrr.fill_null(False)),
+                ibis.desc(subscriptions.current_mrr_usd.fill_null(0)),
+                ibis.desc(subscriptions.started_at),
+                ibis.desc(subscriptions.subscription_id),
+            ],
+        )
+    )
+    primary = ranked.filter(ranked._rank == 0).select("account_id", "plan_id")
+    primary_plan = primary.left_join(plans, primary.plan_id == plans.plan_id).select(
+        primary.account_id, plans.tier, plans.billing_interval, plans.currency
+    )
+    return accounts.left_join(
+        primary_plan, accounts.account_id == primary_plan.account_id
+    ).select(
+        accounts.account_id,
+        accounts.segment,
+        country=accounts.country_code,
+        tier=primary_plan.tier,
+        billing_interval=primary_plan.billing_interval,
+        currency=primary_plan.currency,
+    )
+
+
+def account_mrr(backend: ibis.BaseBackend, filters: MetricFilters | None = None) -> ir.Table:
+    """``gold.fct_account_mrr_monthly`` restricted to the accounts the filters select.
+
+    All months are kept (look-back metrics need them); callers cut the date range.
+    """
+    filters = filters or MetricFilters()
+    facts = gold_table(backend, "fct_account_mrr_monthly")
+    if not filters.restricts_accounts:
+        return facts
+    attributes = account_attributes(backend)
+    predicates = [attributes[name].isin(list(values))
+                  for name, values in filters.dimension_values().items()]
+    selected = attributes.filter(*predicates).select("account_id")
+    return facts.semi_join(selected, "account_id")
+
+
+def _in_range(column: ir.DateValue, filters: MetricFilters) -> list[ir.BooleanValue]:
+    predicates = []
+    if filters.start is not None:
+        predicates.append(column >= ibis.literal(_month(filters.start), type="date"))
+    if filters.end is not None:
+        predicates.append(column <= ibis.literal(_month(filters.end), type="date"))
+    return predicates
+
+
+def _where(table: ir.Table, predicates: list[ir.BooleanValue]) -> ir.Table:
+    return table.filter(*predicates) if predicates else table
+
+
+def _money(value: ir.NumericValue) -> ir.NumericValue:
+    return value.fill_null(0).cast(MONEY)
+
+
+def _bridge(facts: ir.Table) -> ir.Table:
+    """The MRR bridge of every month the facts cover (no date cut)."""
+    zero = ibis.literal(Decimal("0.00"), type="decimal(18, 2)")
+    movement = facts.movement
+    return facts.group_by("month_start").aggregate(
+        opening_mrr_usd=_money(facts.previous_mrr_usd.sum()),
+        new_mrr_usd=_money(ibis.cases((movement == "new", facts.mrr_usd), else_=zero).sum()),
+        expansion_mrr_usd=_money(
+            ibis.cases((movement == "expansion", facts.mrr_change_usd), else_=zero).sum()),
+        reactivation_mrr_usd=_money(
+            ibis.cases((movement == "reactivation", facts.mrr_usd), else_=zero).sum()),
+        contraction_mrr_usd=_money(
+            ibis.cases((movement == "contraction", -facts.mrr_change_usd), else_=zero).sum()),
+        churned_mrr_usd=_money(
+            ibis.cases((movement == "churn", facts.previous_mrr_usd), else_=zero).sum()),
+        closing_mrr_usd=_money(facts.mrr_usd.sum()),
+        customers_opening=(facts.previous_mrr_usd > 0).sum().cast("int64"),
+        customers_new=(movement == "new").sum().cast("int64"),
+        customers_reactivated=(movement == "reactivation").sum().cast("int64"),
+        customers_churned=(movement == "churn").sum().cast("int64"),
+        customers_closing=(facts.mrr_usd > 0).sum().cast("int64"),
+    )
+
+
+def mrr_movements(backend: ibis.BaseBackend, filters: MetricFilters | None = None
+                  ) -> ir.Table:
+    """The MRR bridge per month (columns of ``gold.mrr_movements_monthly``)."""
+    filters = filters or MetricFilters()
+    bridge = _bridge(account_mrr(backend, filters))
+    return _where(bridge, _in_range(bridge.month_start, filters)).order_by("month_start")
+
+
+def _ratio(numerator: ir.NumericValue, denominator: ir.NumericValue) -> ir.FloatingValue:
+    return numerator.cast("float64") / denominator.cast("float64").nullif(0.0)
+
+
+def _retention_12m(facts: ir.Table) -> ir.Table:
+    base = facts.filter(facts.mrr_usd > 0).select(
+        "account_id", base_month="month_start", base_mrr="mrr_usd")
+    current = facts.select("account_id", "month_start", current_mrr="mrr_usd")
+    joined = base.join(
+        current,
+        (base.account_id == current.account_id)
+        & (current.month_start == (base.base_month + ibis.interval(months=12)).cast("date")),
+    )
+    current_mrr = joined.current_mrr.fill_null(0)
+    return joined.group_by("month_start").aggregate(
+        base_mrr_usd=joined.base_mrr.sum(),
+        retained_mrr_usd=current_mrr.sum(),
+        capped_mrr_usd=ibis.least(current_mrr, joined.base_mrr).sum(),
+    )
+
+
+def saas_kpis(backend: ibis.BaseBackend, filters: MetricFilters | None = None) -> ir.Table:
+    """KPIs per month (columns of ``gold.saas_kpis_monthly``)."""
+    filters = filters or MetricFilters()
+    facts = account_mrr(backend, filters)
+    bridge = _bridge(facts)
+    first_month = bridge.month_start.min().as_scalar()
+    retention = _retention_12m(facts)
+    joined = bridge.left_join(retention, bridge.month_start == retention.month_start)
+    customers = joined.customers_closing
+    arpa_cents = ibis.cases(
+        (customers > 0,
+         (2 * (joined.closing_mrr_usd * 100).cast("int64") + customers) // (2 * customers)),
+        else_=ibis.null("int64"),
+    )
+    looks_back = (joined.month_start - ibis.interval(months=12)).cast("date") >= first_month
+    kpis = joined.select(
+        month_start=bridge.month_start,
+        mrr_usd=joined.closing_mrr_usd.cast(MONEY),
+        arr_usd=(joined.closing_mrr_usd * 12).cast(MONEY),
+        paying_customers=customers.cast("int64"),
+        arpa_usd=(arpa_cents.cast(MONEY) * CENT).cast(MONEY),
+        logo_churn_rate=joined.customers_churned.cast("float64")
+        / joined.customers_opening.nullif(0),
+        gross_mrr_churn_rate=_ratio(joined.churned_mrr_usd + joined.contraction_mrr_usd,
+                                    joined.opening_mrr_usd),
+        net_mrr_churn_rate=_ratio(
+            joined.churned_mrr_usd + joined.contraction_mrr_usd
+            - joined.expansion_mrr_usd - joined.reactivation_mrr_usd,
+            joined.opening_mrr_usd),
+        quick_ratio=_ratio(
+            joined.new_mrr_usd + joined.expansion_mrr_usd + joined.reactivation_mrr_usd,
+            joined.churned_mrr_usd + joined.contraction_mrr_usd),
+        nrr_12m=ibis.cases((looks_back, _ratio(joined.retained_mrr_usd, joined.base_mrr_usd)),
+                           else_=ibis.null("float64")),
+        grr_12m=ibis.cases((looks_back, _ratio(joined.capped_mrr_usd, joined.base_mrr_usd)),
+                           else_=ibis.null("float64")),
+    )
+    return _where(kpis, _in_range(kpis.month_start, filters)).order_by("month_start")
+
+
+def cohort_retention(backend: ibis.BaseBackend, filters: MetricFilters | None = None
+                     ) -> ir.Table:
+    """Logo and net MRR retention per cohort and month (``gold.cohort_retention``).
+
+    The date range keeps the cohorts that start in it and the months up to its end.
+    """
+    filters = filters or MetricFilters()
+    facts = account_mrr(backend, filters)
+    facts = facts.mutate(
+        months_since_start=facts.month_start.delta(facts.cohort_month, unit="month"))
+    by_month = facts.group_by("cohort_month", "months_since_start").aggregate(
+        cohort_customers=facts.count(),
+        retained_customers=(facts.mrr_usd > 0).sum(),
+        cohort_mrr_usd=facts.mrr_usd.sum(),
+    )
+    starting = by_month.cohort_mrr_usd.first().over(
+        group_by=by_month.cohort_month, order_by=by_month.months_since_start)
+    with_start = by_month.mutate(cohort_starting_mrr_usd=starting)
+    result = with_start.select(
+        "cohort_month",
+        months_since_start=with_start.months_since_start.cast("int32"),
+        cohort_customers=with_start.cohort_customers.cast("int64"),
+        retained_customers=with_start.retained_customers.cast("int64"),
+        logo_retention_rate=with_start.retained_customers.cast("float64")
+        / with_start.cohort_customers.nullif(0),
+        cohort_starting_mrr_usd=with_start.cohort_starting_mrr_usd.cast(MONEY),
+        cohort_mrr_usd=with_start.cohort_mrr_usd.cast(MONEY),
+        net_mrr_retention_rate=_ratio(with_start.cohort_mrr_usd,
+                                      with_start.cohort_starting_mrr_usd),
+    )
+    predicates = _in_range(result.cohort_month, filters)
+    if filters.end is not None:
+        last = ibis.literal(_month(filters.end), type="date")
+        predicates.append(
+            (result.cohort_month + result.months_since_start.as_interval("M")).cast("date")
+            <= last)
+    return _where(result, predicates).order_by("cohort_month", "months_since_start")
+
+
+def mrr_by_dimension(backend: ibis.BaseBackend, dimension: str, month: date,
+                     filters: MetricFilters | None = None) -> ir.Table:
+    """Closing MRR and paying customers of one month, by a dimension's values."""
+    _dimension(dimension)
+    filters = filters or MetricFilters()
+    facts = account_mrr(backend, filters)
+    facts = facts.filter(facts.month_start == ibis.literal(_month(month), type="date"),
+                         facts.mrr_usd > 0)
+    attributes = account_attributes(backend)
+    joined = facts.join(attributes, "account_id")
+    value = joined[dimension].fill_null("(unknown)")
+    return (joined.group_by(value.name(dimension))
+            .aggregate(mrr_usd=joined.mrr_usd.sum().cast(MONEY),
+                       paying_customers=joined.count())
+            .order_by(ibis.desc("mrr_usd")))
+
+
+def _dimension(name: str) -> str:
+    if name not in DIMENSIONS:
+        raise MetricFilterError(f"unknown dimension {name!r}; allowed: {', '.join(DIMENSIONS)}")
+    return DIMENSIONS[name]
+
+
+# Results ---------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class DashboardData:
+    """Every result the revenue dashboard shows, fetched on one short-lived connection."""
+
+    filters: MetricFilters
+    kpis: pa.Table
+    movements: pa.Table
+    cohorts: pa.Table
+
+    @property
+    def is_empty(self) -> bool:
+        return self.kpis.num_rows == 0
+
+    def latest(self) -> dict[str, Any] | None:
+        """The last month's KPI row, or None when no month matches."""
+        if self.is_empty:
+            return None
+        return self.kpis.slice(self.kpis.num_rows - 1).to_pylist()[0]
+
+    def previous(self) -> dict[str, Any] | None:
+        """The KPI row of the month before the last one shown, or None."""
+        if self.kpis.num_rows < 2:
+            return None
+        return self.kpis.slice(self.kpis.num_rows - 2, 1).to_pylist()[0]
+
+
+def fetch_dashboard(settings: Settings, filters: MetricFilters | None = None
+                    ) -> DashboardData:
+    """KPIs, the MRR bridge and cohort retention for the filters (one connection)."""
+    filters = filters or MetricFilters()
+    with open_metrics(settings) as backend:
+        return DashboardData(
+            filters=filters,
+            kpis=saas_kpis(backend, filters).to_pyarrow(),
+            movements=mrr_movements(backend, filters).to_pyarrow(),
+            cohorts=cohort_retention(backend, filters).to_pyarrow(),
+        )
+
+
+def fetch_breakdown(settings: Settings, dimension: str, month: date,
+                    filters: MetricFilters | None = None) -> pa.Table:
+    """``mrr_by_dimension`` executed on its own connection."""
+    with open_metrics(settings) as backend:
+        return mrr_by_dimension(backend, dimension, month, filters).to_pyarrow()
+
+
+@dataclass(frozen=True)
+class FilterOptions:
+    """What the filter widgets offer: the month range and each dimension's values."""
+
+    first_month: date | None
+    last_month: date | None
+    values: dict[str, list[str]]
+
+
+def fetch_filter_options(settings: Settings) -> FilterOptions:
+    """The months Gold covers and the distinct values of every filter dimension."""
+    with open_metrics(settings) as backend:
+        facts = gold_table(backend, "fct_account_mrr_monthly")
+        bounds = facts.aggregate(first=facts.month_start.min(),
+                                 last=facts.month_start.max()).to_pyarrow().to_pylist()[0]
+        attributes = account_attributes(backend)
+        values = {}
+        for name in DIMENSIONS:
+            column = attributes[name]
+            distinct = attributes.filter(column.notnull()).select(column).distinct()
+            values[name] = sorted(distinct.to_pyarrow().column(0).to_pylist())
+    return FilterOptions(bounds["first"], bounds["last"], values)
+
+
+def as_rows(table: pa.Table) -> list[dict[str, Any]]:
+    """Rows as dictionaries (decimals stay ``Decimal``), for tests and tables."""
+    return table.to_pylist()
+
+
+def money_as_float(table: pa.Table, columns: Sequence[str] | None = None) -> pa.Table:
+    """The same table with decimal columns as float64, for charts (never for checks)."""
+    arrays = []
+    for name, column in zip(table.column_names, table.columns, strict=True):
+        wanted = columns is None or name in columns
+        is_money = wanted and pa.types.is_decimal(column.type)
+        arrays.append(column.cast(pa.float64()) if is_money else column)
+    return pa.table(arrays, names=table.column_names)

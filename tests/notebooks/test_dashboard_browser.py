@@ -1,0 +1,115 @@
+"""The revenue dashboard in a real Chromium: KPIs equal Gold, a filter changes them.
+
+Chromium comes from Debian (`apt-get install chromium`, done by `make setup`); Playwright
+only drives it (never `playwright install`). Without /usr/bin/chromium this test fails.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from saaslake import metrics
+from saaslake.config import Settings
+from saaslake.report import format_count, format_money
+from saaslake.warehouse import connect_readonly
+from tests.notebooks.conftest import NOTEBOOKS, PROJECT, VENV_BIN, free_port
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu",
+                  "--disable-background-networking", "--disable-component-update",
+                  "--disable-sync", "--no-first-run"]
+TIMEOUT_MS = 90_000
+
+
+def start_marimo(notebook: Path, env: dict[str, str], port: int, token: str
+                 ) -> tuple[subprocess.Popen[str], str]:
+    """Serve a notebook with `marimo run` on 127.0.0.1 and return (process, URL)."""
+    process = subprocess.Popen(
+        [str(VENV_BIN / "marimo"), "run", str(notebook), "--headless", "--host", "127.0.0.1",
+         "--port", str(port), "--token-password", token],
+        cwd=PROJECT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    deadline = time.monotonic() + 60
+    assert process.stdout is not None
+    for line in process.stdout:
+        match = re.search(r"URL: (http://\S+)", line)
+        if match:
+            return process, match.group(1).replace("localhost", "127.0.0.1")
+        if time.monotonic() > deadline:
+            break
+    process.kill()
+    raise AssertionError("marimo run printed no URL")
+
+
+def stop(process: subprocess.Popen[str]) -> None:
+    process.terminate()
+    try:
+        process.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(timeout=5)
+
+
+@pytest.fixture
+def dashboard(notebook_env: dict[str, str]) -> Iterator[str]:
+    process, url = start_marimo(NOTEBOOKS / "03_revenue_dashboard.py", notebook_env,
+                                free_port(), secrets.token_urlsafe(16))
+    try:
+        yield url
+    finally:
+        stop(process)
+
+
+def gold_last_month(settings: Settings) -> dict[str, object]:
+    with connect_readonly(settings) as con:
+        relation = con.sql("select * from gold.saas_kpis_monthly order by month_start desc "
+                           "limit 1")
+        return dict(zip(relation.columns, relation.fetchone(), strict=True))
+
+
+@pytest.mark.browser
+@pytest.mark.slow
+def test_dashboard_shows_gold_kpis_and_filters_them(dashboard: str, lakehouse: Settings,
+                                                    output_dir: Path) -> None:
+    from playwright.sync_api import expect, sync_playwright
+
+    assert CHROMIUM.exists(), "install Chromium: apt-get install -y chromium (make setup)"
+    gold = gold_last_month(lakehouse)
+    smb = metrics.fetch_dashboard(lakehouse, metrics.MetricFilters(segment=("smb",))).latest()
+    assert smb is not None
+    assert smb["mrr_usd"] != gold["mrr_usd"]
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_FLAGS)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1800})
+            # Given the dashboard, rendered
+            page.goto(dashboard)
+            page.wait_for_selector(".vega-embed", timeout=TIMEOUT_MS)
+            # Then the KPI cards show Gold's last month
+            for text in (format_money(gold["mrr_usd"]), format_money(gold["arr_usd"]),
+                         format_money(gold["arpa_usd"])):
+                expect(page.get_by_text(text, exact=True)).to_be_visible(timeout=TIMEOUT_MS)
+            card = page.get_by_text(format_count(gold["paying_customers"]), exact=True)
+            expect(card.first).to_be_visible()
+            page.screenshot(path=str(output_dir / "dashboard_all.png"))
+            # When the segment filter is set to smb
+            segment = page.locator("select").filter(
+                has=page.locator("option[value]", has_text="mid_market")).first
+            segment.select_option(label="smb")
+            # Then the cards show what the metric layer computes for smb
+            expect(page.get_by_text(format_money(smb["mrr_usd"]), exact=True)).to_be_visible(
+                timeout=TIMEOUT_MS)
+            expect(page.get_by_text(format_money(smb["arpa_usd"]), exact=True)
+                   ).to_be_visible()
+            expect(page.get_by_text(format_money(gold["mrr_usd"]), exact=True)
+                   ).to_have_count(0)
+            page.wait_for_selector(".vega-embed", timeout=TIMEOUT_MS)
+            page.screenshot(path=str(output_dir / "dashboard_smb.png"))
+        finally:
+            browser.close()
