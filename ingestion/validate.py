@@ -172,10 +172,9 @@ def validation_query(ent: Entity, *, json_input: bool, header: list[str] | None 
     parsed as (
         select
             *,
-            case when position(chr(0) in _txt) = 0 and left(ltrim(_txt), 1) = '{{'
-                then try(from_json(_txt, {_quote(_json_structure(ent))})) end as _v,
+            try(from_json(_txt, {_quote(_json_structure(ent))})) as _v,
         from lines
-        where _txt is null or trim(_txt) <> ''
+        where _txt is null or _txt <> ''
     ),
     fields as (
         select
@@ -185,16 +184,18 @@ def validation_query(ent: Entity, *, json_input: bool, header: list[str] | None 
             _line_number,
             _raw,
             case
+                when _v is not null then null
                 when _txt is null then 'invalid UTF-8 (is the file Latin-1?)'
                 when position(chr(0) in _txt) > 0 then 'NUL byte in line'
-                when _v is null and json_valid(_txt) then 'not a JSON object'
-                when _v is null then 'malformed JSON'
+                when json_valid(_txt) then 'not a JSON object'
+                else 'malformed JSON'
             end as _struct_error,
             {_fields_from_json(ent)},
             case when _v is not null then list_filter(json_keys(_txt),
                 k -> not list_contains({known_list}, k)) end as _extra_keys,
             _txt,
         from parsed
+        where _v is not null or _txt is null or trim(_txt) <> ''
     )"""
         extra_expr = (
             "case when len(_extra_keys) > 0 then to_json(map_from_entries("
