@@ -22,6 +22,7 @@ from typing import Any
 
 import duckdb
 
+from ingestion.contract import ENTITIES, bronze_schema_sql
 from saaslake import warehouse
 from saaslake.config import DBT_PROJECT_DIR, Settings, connect_duckdb
 from saaslake.errors import BuildError
@@ -34,6 +35,10 @@ _PROGRESS_EVENTS = {"LogModelResult", "LogTestResult", "LogNodeResult", "LogHook
                     "LogSnapshotResult", "LogStartLine"}
 #: How many offending rows a failure shows.
 FAILURE_ROWS = 10
+#: Publications (and their DuckLake snapshots) kept for time travel; older are expired.
+KEEP_PUBLICATIONS = 30
+#: Files of expired snapshots are deleted once scheduled this long (readers may lag).
+CLEANUP_AFTER = "1 day"
 
 
 @dataclass(frozen=True)
@@ -65,13 +70,14 @@ class BuildResult:
     seconds: float = 0.0
     full_refresh: bool = False
     publication: warehouse.Publication | None = None
+    command: str = "build"
 
     @property
     def success(self) -> bool:
         return not self.failures
 
     def summary(self) -> str:
-        head = (f"dbt build: {self.models} models, {self.tests} data tests, "
+        head = (f"dbt {self.command}: {self.models} models, {self.tests} data tests, "
                 f"{self.unit_tests} unit tests, {len(self.failures)} failures, "
                 f"{len(self.warnings)} warnings, {self.skipped} skipped "
                 f"in {self.seconds:.1f}s")
@@ -91,6 +97,8 @@ def build(
     full_refresh: bool = False,
     progress: Progress | None = None,
     take_lock: bool = True,
+    tests: bool = True,
+    models: bool = True,
 ) -> BuildResult:
     """Run ``dbt build`` for Silver and Gold and publish the result.
 
@@ -101,6 +109,10 @@ def build(
         full_refresh: Rebuild incremental models from all of Bronze.
         progress: Called with one line per model, test and step.
         take_lock: False when the caller already holds the pipeline lock.
+        tests: False to build the models only (no data or unit tests): faster, for
+            benchmarks and pipeline tests that check the tests elsewhere.
+        models: False to run only the data and unit tests against the models already
+            built (nothing is written or published).
 
     Returns:
         Counts, timing and the publication.
@@ -112,11 +124,14 @@ def build(
     say = progress or (lambda _line: None)
     lock = pipeline_lock(settings, "build") if take_lock else nullcontext()
     with lock:
-        return _build(settings, select=select, full_refresh=full_refresh, say=say)
+        return _build(settings, select=select, full_refresh=full_refresh, say=say,
+                      tests=tests, models=models)
 
 
 def _build(settings: Settings, *, select: str | None, full_refresh: bool,
-           say: Progress) -> BuildResult:
+           say: Progress, tests: bool, models: bool) -> BuildResult:
+    if not (tests or models):
+        raise ValueError("nothing to do: both models and tests are off")
     started = time.perf_counter()
     settings.ensure_dirs()
     for path in (settings.warehouse, settings.silver, settings.gold, settings.duckdb_temp):
@@ -125,19 +140,24 @@ def _build(settings: Settings, *, select: str | None, full_refresh: bool,
     write_bronze_schemas(settings)
     if recover_catalogs(settings, say):
         full_refresh = True
+    prepare_catalogs(settings)
 
-    args = ["build", "--project-dir", str(DBT_PROJECT_DIR),
+    # Tests only: `dbt test` (in `dbt build`, unit tests run only with their model).
+    args = ["build" if models else "test", "--project-dir", str(DBT_PROJECT_DIR),
             "--profiles-dir", str(DBT_PROJECT_DIR),
             "--target-path", str(settings.warehouse / "dbt_target"),
             "--log-path", str(settings.warehouse / "dbt_logs"),
-            "--quiet"]
+            "--log-level", "none",
+            "--log-level-file", os.environ.get("LAKEHOUSE_DBT_LOG_LEVEL", "info")]
     if select:
         args += ["--select", select]
-    if full_refresh:
+    if full_refresh and models:
         args.append("--full-refresh")
+    if not tests:
+        args += ["--exclude-resource-type", "test", "--exclude-resource-type", "unit_test"]
 
-    result = BuildResult(full_refresh=full_refresh)
-    say(f"dbt build{' --full-refresh' if full_refresh else ''}"
+    result = BuildResult(full_refresh=full_refresh and models, command=args[0])
+    say(f"dbt {args[0]}{' --full-refresh' if full_refresh else ''}"
         f"{f' --select {select}' if select else ''}")
     with _dbt_environment(settings):
         try:
@@ -150,10 +170,39 @@ def _build(settings: Settings, *, select: str | None, full_refresh: bool,
         raise BuildError(
             "build failed; Gold still shows the last successful build\n" + result.summary()
         )
-    result.publication = _publish(settings)
+    if models:
+        result.publication = _publish(settings)
+        expire_old_builds(settings, keep=KEEP_PUBLICATIONS, say=say)
     result.seconds = time.perf_counter() - started
     say(result.summary())
     return result
+
+
+def generate_docs(settings: Settings, *, progress: Progress | None = None) -> Path:
+    """Generate the dbt documentation as one offline HTML file and return its path.
+
+    Uses the catalogs of the last build (run ``build`` first for column types).
+    """
+    say = progress or (lambda _line: None)
+    for path in (settings.warehouse, settings.duckdb_temp):
+        path.mkdir(parents=True, exist_ok=True)
+    warehouse.install_extensions(settings)
+    write_bronze_schemas(settings)
+    prepare_catalogs(settings)
+    target = settings.warehouse / "dbt_target"
+    args = ["docs", "generate", "--static", "--project-dir", str(DBT_PROJECT_DIR),
+            "--profiles-dir", str(DBT_PROJECT_DIR), "--target-path", str(target),
+            "--log-path", str(settings.warehouse / "dbt_logs"), "--log-level", "none"]
+    with _dbt_environment(settings):
+        try:
+            outcome = _invoke(args, say)
+        finally:
+            _release_dbt_connection()
+    if not outcome.success:
+        raise BuildError(f"dbt docs generate failed: {outcome.exception}")
+    page = target / "static_index.html"
+    say(f"dbt docs: {page}")
+    return page
 
 
 # dbt ---------------------------------------------------------------------------------------
@@ -179,7 +228,7 @@ def _dbt_environment(settings: Settings) -> Iterator[None]:
 
 
 def _invoke(args: list[str], say: Progress) -> Any:
-    from dbt.cli.main import dbtRunner
+    from dbt.cli.main import dbtRunner  # noqa: PLC0415 - importing dbt costs ~1 s; only here
 
     def on_event(event: Any) -> None:
         name = event.info.name
@@ -221,9 +270,12 @@ def _collect(outcome: Any, result: BuildResult) -> None:
 
 def _dbt_cursor() -> duckdb.DuckDBPyConnection | None:
     """A cursor on dbt-duckdb's still-open database (Bronze views included)."""
-    from dbt.adapters.duckdb.connections import DuckDBConnectionManager
+    from dbt.adapters.duckdb.connections import (  # noqa: PLC0415 - loaded with dbt
+        DuckDBConnectionManager,
+    )
 
-    env = DuckDBConnectionManager._ENV  # noqa: SLF001 - dbt-duckdb keeps it process-wide
+    # dbt-duckdb keeps one process-wide environment (the in-memory DuckDB) in _ENV.
+    env = DuckDBConnectionManager._ENV
     conn = getattr(env, "conn", None)
     return conn.cursor() if conn is not None else None
 
@@ -247,10 +299,12 @@ def _failing_rows(node: Any) -> list[dict[str, Any]]:
 
 def _release_dbt_connection() -> None:
     """Close dbt-duckdb's process-wide database so other processes can use the files."""
-    from dbt.adapters.duckdb.connections import DuckDBConnectionManager
+    from dbt.adapters.duckdb.connections import (  # noqa: PLC0415 - loaded with dbt
+        DuckDBConnectionManager,
+    )
 
-    with DuckDBConnectionManager._LOCK:  # noqa: SLF001
-        env = DuckDBConnectionManager._ENV  # noqa: SLF001
+    with DuckDBConnectionManager._LOCK:
+        env = DuckDBConnectionManager._ENV
         if env is not None:
             try:
                 env.close()
@@ -265,8 +319,6 @@ def write_bronze_schemas(settings: Settings) -> None:
     The dbt sources fall back to these (``warehouse/bronze_schemas``) when the loader's
     own ``_meta/schemas`` file is missing, so a build works before any ingest.
     """
-    from ingestion.contract import ENTITIES, bronze_schema_sql
-
     folder = settings.warehouse / "bronze_schemas"
     missing = [ent for ent in ENTITIES.values()
                if not (folder / ent.source / f"{ent.name}.parquet").exists()]
@@ -283,6 +335,20 @@ def write_bronze_schemas(settings: Settings) -> None:
             tmp.replace(target)
 
 
+def prepare_catalogs(settings: Settings) -> None:
+    """Put both SQLite catalogs in WAL mode (created empty when missing).
+
+    WAL lets readers keep reading while dbt commits, and makes each DuckLake commit
+    cheaper (one fsync of the log instead of the rollback journal dance). The mode is a
+    property of the file, so this runs once per catalog.
+    """
+    for layer in warehouse.LAYERS:
+        path = warehouse.catalog_path(settings, layer)
+        with closing(sqlite3.connect(path)) as db:
+            if db.execute("pragma journal_mode").fetchone()[0] != "wal":
+                db.execute("pragma journal_mode = wal")
+
+
 def _catalog_problem(path: Path) -> str | None:
     """Why a DuckLake SQLite catalog cannot be used, or None when it looks sound."""
     try:
@@ -290,6 +356,8 @@ def _catalog_problem(path: Path) -> str | None:
             check = db.execute("pragma quick_check").fetchone()[0]
             if check != "ok":
                 return f"integrity check failed: {check}"
+            if db.execute("select count(*) from sqlite_master").fetchone()[0] == 0:
+                return None  # created empty by prepare_catalogs, DuckLake fills it
             db.execute("select max(snapshot_id) from ducklake_snapshot").fetchone()
     except sqlite3.Error as exc:
         return str(exc)
@@ -327,6 +395,39 @@ def recover_catalogs(settings: Settings, say: Progress) -> bool:
     return moved
 
 
+def expire_old_builds(settings: Settings, *, keep: int, say: Progress) -> None:
+    """Forget publications beyond the newest ``keep`` and expire their snapshots.
+
+    Snapshots older than the oldest kept publication are expired; their data files are
+    deleted once they were scheduled for deletion ``CLEANUP_AFTER`` ago (a reader may
+    still scan them). Call under the pipeline lock.
+    """
+    if len(warehouse.read_publications(settings)) <= keep:
+        return
+    kept = warehouse.trim_publications(settings, keep)
+    with connect_duckdb(settings) as con:
+        warehouse.load_extensions(con, settings)
+        for layer in warehouse.LAYERS:
+            path = warehouse.catalog_path(settings, layer)
+            con.execute(
+                f"attach {warehouse.sql_literal('ducklake:sqlite:' + str(path))} as {layer} "
+                f"(data_path "
+                f"{warehouse.sql_literal(str(warehouse.data_path(settings, layer)) + '/')}, "
+                "override_data_path true)"
+            )
+            oldest = int(getattr(kept[0], f"{layer}_snapshot"))
+            (since,) = con.execute(f"select snapshot_time from {layer}.snapshots() "
+                                   "where snapshot_id = ?", [oldest]).fetchone()
+            expired = con.execute(
+                f"call ducklake_expire_snapshots('{layer}', older_than => ?::timestamptz)",
+                [since]).fetchall()
+            removed = con.execute(
+                f"call ducklake_cleanup_old_files('{layer}', "
+                f"older_than => now() - interval '{CLEANUP_AFTER}')").fetchall()
+            say(f"{layer}: expired {len(expired)} snapshots older than build "
+                f"{kept[0].built_at}, deleted {len(removed)} old files")
+
+
 def _publish(settings: Settings) -> warehouse.Publication:
     with connect_duckdb(settings) as con:
         warehouse.load_extensions(con, settings)
@@ -336,7 +437,8 @@ def _publish(settings: Settings) -> warehouse.Publication:
             con.execute(
                 f"attach {warehouse.sql_literal('ducklake:sqlite:' + str(path))} as {layer} "
                 f"(read_only, data_path "
-                f"{warehouse.sql_literal(str(warehouse.data_path(settings, layer)) + '/')})"
+                f"{warehouse.sql_literal(str(warehouse.data_path(settings, layer)) + '/')}, "
+                "override_data_path true)"
             )
             snapshots[layer] = con.execute(
                 f"select max(snapshot_id) from {layer}.snapshots()").fetchone()[0]

@@ -199,16 +199,15 @@ def cmd_sql(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_build(settings: Settings, args: argparse.Namespace) -> int:
-    from saaslake.build import build, run_tests
+    from saaslake.build import build
 
     if args.models_only and args.tests_only:
         raise UserInputError("--models-only and --tests-only exclude each other")
-    if args.tests_only:
-        result = run_tests(settings, select=args.select, progress=_say(args))
-    else:
-        result = build(settings, select=args.select, full_refresh=args.full_refresh,
-                       tests=not args.models_only, progress=_say(args))
-    print(result.summary())
+    result = build(settings, select=args.select, full_refresh=args.full_refresh,
+                   tests=not args.models_only, models=not args.tests_only,
+                   progress=_say(args))
+    if args.quiet:
+        print(result.summary())
     return 0
 
 

@@ -20,12 +20,15 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
+from contextlib import closing
 from dataclasses import asdict, dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
 import duckdb
+import duckdb_extensions  # installs extensions from their wheels, without network
 
 from saaslake.config import Settings, connect_duckdb
 from saaslake.errors import LakehouseError
@@ -76,8 +79,6 @@ def install_extensions(settings: Settings) -> Path:
         The extension directory (``Settings.extensions_dir``), to pass as DuckDB's
         ``extension_directory``.
     """
-    import duckdb_extensions  # the wheel that installs extensions without network
-
     settings.extensions_dir.mkdir(parents=True, exist_ok=True)
     con = duckdb.connect(config={
         "extension_directory": str(settings.extensions_dir),
@@ -148,6 +149,19 @@ def publish(settings: Settings, *, silver_snapshot: int, gold_snapshot: int,
     return entry
 
 
+def trim_publications(settings: Settings, keep: int) -> list[Publication]:
+    """Keep only the newest ``keep`` publications in the record; return the kept ones."""
+    publications = read_publications(settings)[-keep:]
+    if not publications:
+        return []
+    path = published_path(settings)
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps({"current": asdict(publications[-1]),
+                               "history": [asdict(p) for p in publications]}, indent=1))
+    tmp.replace(path)
+    return publications
+
+
 def reset_publications(settings: Settings) -> None:
     """Forget every publication (the catalogs they point into were replaced)."""
     published_path(settings).unlink(missing_ok=True)
@@ -193,7 +207,8 @@ def attach_readonly(con: duckdb.DuckDBPyConnection, settings: Settings, *,
         publication = None
     load_extensions(con, settings)
     for layer in LAYERS:
-        options = ["read_only", f"data_path {sql_literal(str(data_path(settings, layer)) + '/')}"]
+        options = ["read_only", "override_data_path true",
+                   f"data_path {sql_literal(str(data_path(settings, layer)) + '/')}"]
         if publication is not None:
             options.append(f"snapshot_version {int(getattr(publication, f'{layer}_snapshot'))}")
         con.execute(
@@ -217,7 +232,7 @@ def connect_readonly(settings: Settings, *, as_of: date | None = None,
     """
     con = connect_duckdb(settings)
     try:
-        if attach_readonly(con, settings, as_of=as_of, latest=latest) is None:
+        if attach_readonly(con, settings, as_of=as_of, latest=latest) is None and not latest:
             raise WarehouseNotBuiltError(
                 "Silver and Gold have not been built yet: run `lakehouse build`"
             )
@@ -257,9 +272,6 @@ def gold_summary(settings: Settings) -> dict[str, Any]:
         gold_rows = sum(table_row_counts(con, "gold").values())
     bronze_rows = 0
     if settings.manifest_path.exists():
-        import sqlite3
-        from contextlib import closing
-
         with closing(sqlite3.connect(f"file:{settings.manifest_path}?mode=ro", uri=True)) as db:
             bronze_rows = db.execute("select coalesce(sum(landed_rows), 0) from batches"
                                      ).fetchone()[0]

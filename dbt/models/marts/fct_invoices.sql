@@ -1,0 +1,57 @@
+-- One row per invoice (its latest version) with its amounts in USD at the rate of the
+-- invoice's creation date (greatest rate_date on or before it; USD is 1).
+with
+
+invoices as (
+    select * from {{ ref('stg_billing__invoices') }}
+),
+
+fx_rates as (
+    select * from {{ ref('stg_billing__fx_rates') }}
+),
+
+rated as (
+    select
+        invoices.*,
+        cast(invoices.created_at at time zone 'UTC' as date) as created_date,
+        case
+            when invoices.currency = 'usd' then cast(1 as decimal(18, 8))
+            else fx_rates.usd_per_unit
+        end as usd_per_unit,
+    from invoices
+    asof left join fx_rates
+        on
+            invoices.currency = fx_rates.currency
+            and cast(invoices.created_at at time zone 'UTC' as date) >= fx_rates.rate_date
+),
+
+final as (
+    select
+        cast(invoice_id as varchar) as invoice_id,
+        cast(account_id as varchar) as account_id,
+        cast(subscription_id as varchar) as subscription_id,
+        cast(status as varchar) as status,
+        cast(currency as varchar) as currency,
+        cast(created_at as timestamptz) as created_at,
+        cast(paid_at as timestamptz) as paid_at,
+        cast(period_start_at as timestamptz) as period_start_at,
+        cast(period_end_at as timestamptz) as period_end_at,
+        cast(usd_per_unit as decimal(18, 8)) as usd_per_unit,
+        cast(round(total_minor * usd_per_unit * 0.01, 2) as decimal(18, 2)) as invoiced_usd,
+        cast(round(tax_minor * usd_per_unit * 0.01, 2) as decimal(18, 2)) as tax_usd,
+        cast(round(amount_paid_minor * usd_per_unit * 0.01, 2) as decimal(18, 2))
+            as collected_usd,
+        cast(
+            case
+                when status = 'uncollectible'
+                    then round((total_minor - amount_paid_minor) * usd_per_unit * 0.01, 2)
+                else 0
+            end as decimal(18, 2)
+        ) as failed_usd,
+        cast(round(amount_refunded_minor * usd_per_unit * 0.01, 2) as decimal(18, 2))
+            as refunded_usd,
+        status = 'paid' as is_paid,
+    from rated
+)
+
+select * from final

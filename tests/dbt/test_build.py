@@ -1,0 +1,264 @@
+"""Silver and Gold built by dbt from a real Bronze (real loader), checked as data.
+
+Given landing files, when they are ingested and built, then Gold holds what METRICS.md
+says, an incremental build equals a full rebuild (F10), a rerun changes nothing (F9),
+late data is applied once (F11), and a failing build names its rows and keeps the
+previously published Gold.
+"""
+
+from __future__ import annotations
+
+import shutil
+import signal
+import subprocess
+import sys
+from datetime import date
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from lakehouse_fixtures import (
+    GOLD_TABLES,
+    daily_exports,
+    read_gold,
+    subscription,
+    ts,
+    write_csv,
+    write_jsonl,
+)
+
+from ingestion.loader import ingest
+from ingestion.simulator import simulate
+from saaslake.build import build
+from saaslake.config import Settings
+from saaslake.errors import BuildError
+from saaslake.warehouse import connect_readonly, gold_summary, read_publications
+
+pytestmark = pytest.mark.slow
+
+PROJECT = Path(__file__).resolve().parents[2]
+KITCHEN_SINK = PROJECT / "tests" / "fixtures" / "metrics" / "kitchen_sink" / "landing"
+
+
+def ingest_all(settings: Settings) -> None:
+    report = ingest(settings)
+    assert report.quarantined_rows == 0, report.summary()
+
+
+def silver_events(settings: Settings) -> list[tuple]:
+    with connect_readonly(settings) as con:
+        return con.execute(
+            "select event_id, account_id, occurred_at, _batch_id from silver.stg_app__events "
+            "order by all").fetchall()
+
+
+def data_files(settings: Settings, layer: str, table: str) -> set[str]:
+    with connect_readonly(settings) as con:
+        return {row[0] for row in con.execute(
+            f"select data_file from ducklake_list_files('{layer}', '{table}')").fetchall()}
+
+
+def assert_matches_reference(settings: Settings, landing: Path) -> None:
+    """The four METRICS.md tables equal ``compute_reference`` of the landing zone."""
+    reference = pytest.importorskip("tests.reference.metrics_reference")
+    expected = reference.compute_reference(landing)
+    with connect_readonly(settings) as con:
+        for table, rows in expected.items():
+            relation = con.sql(f"select * from gold.{table}")
+            columns = relation.columns
+            got = sorted((dict(zip(columns, r, strict=True)) for r in relation.fetchall()),
+                         key=lambda r: [str(v) for v in r.values()])
+            want = sorted(rows, key=lambda r: [str(r[c]) for c in columns])
+            assert len(got) == len(want), table
+            for g, w in zip(got, want, strict=True):
+                for column, value in w.items():
+                    if isinstance(value, float):
+                        assert g[column] == pytest.approx(value, rel=1e-12), (table, column, w)
+                    else:
+                        assert g[column] == value, (table, column, w)
+
+
+def test_billing_only_lakehouse_builds_mrr_from_empty_typed_sources(lake: Settings) -> None:
+    # Given only plans and USD subscriptions were ever delivered
+    day = daily_exports(lake.landing, 1)[0]
+    for entity in ("app", "billing/fx_rates", "billing/subscriptions"):
+        shutil.rmtree(lake.landing / entity)
+    write_jsonl(lake.landing, "billing/subscriptions", day, [
+        subscription("s1", "a1", "p_usd", "active", at=ts(day, 9), started=ts(day, 9), quantity=2),
+        subscription("s2", "a2", "p_usd", "trialing", at=ts(day, 9), started=ts(day, 9)),
+    ])
+    ingest_all(lake)
+    # When Silver and Gold are built
+    result = build(lake, tests=False)
+    # Then Gold has MRR
+    assert result.success
+    assert result.models >= 22
+    gold = read_gold(lake, ("mrr_movements_monthly", "dim_accounts"))
+    assert [r[0] for r in gold["mrr_movements_monthly"]] == [day.replace(day=1)]
+    assert gold["mrr_movements_monthly"][0][7] == Decimal("98.00")  # 2 seats x 49.00
+    assert {r[0] for r in gold["dim_accounts"]} == {"a1", "a2"}
+    summary = gold_summary(lake)
+    assert summary["mrr_usd"] == Decimal("98.00")
+    assert summary["rows"]["bronze"] > 0
+
+
+def test_simulated_daily_builds_equal_a_full_rebuild_and_a_rerun_changes_nothing(
+    lake: Settings,
+) -> None:
+    # Given the real simulator's backfill and three daily exports across a month end,
+    # ingested and built one export at a time (F10)
+    simulate(lake.staging / "landing", scale=0.02, start=date(2024, 11, 1),
+             end=date(2025, 3, 3), daily_days=3)
+    for export_date in ("2025-02-28", "2025-03-01", "2025-03-02", "2025-03-03"):
+        for folder in (lake.staging / "landing").glob(f"*/*/{export_date}"):
+            shutil.copytree(folder, lake.landing / folder.relative_to(lake.staging / "landing"))
+        ingest_all(lake)
+        build(lake, tests=False)
+    incremental = read_gold(lake)
+    events = silver_events(lake)
+    events_files = data_files(lake, "silver", "stg_app__events")
+    usage_files = data_files(lake, "gold", "fct_account_daily_usage")
+    # When it is built again without new data (F9)
+    build(lake, tests=False)
+    # Then nothing changes and the incremental models wrote nothing
+    assert read_gold(lake) == incremental
+    assert silver_events(lake) == events
+    assert data_files(lake, "silver", "stg_app__events") == events_files
+    assert data_files(lake, "gold", "fct_account_daily_usage") == usage_files
+    assert len(read_publications(lake)) == 5
+    # When the same Bronze is rebuilt from scratch, Gold is identical (F10)
+    build(lake, full_refresh=True, tests=False)
+    full = read_gold(lake)
+    for table in GOLD_TABLES:
+        assert incremental[table] == full[table], table
+    assert silver_events(lake) == events
+    assert sum(r[2] for r in full["fct_account_daily_usage"]) == len(events)
+    # and the METRICS.md tables equal the pure-Python reference of the same landing zone
+    assert_matches_reference(lake, lake.landing)
+
+
+def test_incremental_daily_builds_equal_a_full_rebuild_with_late_data(lake: Settings) -> None:
+    # Given six daily exports crossing a month end, with late and re-delivered events,
+    # ingested and built one day at a time (the first two together) (F10, F11)
+    dates = daily_exports(lake.landing, 6)
+    staged = lake.root / "all_landing"
+    shutil.copytree(lake.landing, staged)
+    shutil.rmtree(lake.landing)
+    # and, with the last day, a correction of the first day's EUR rate, however late
+    write_csv(staged, "billing/fx_rates", dates[-1], [
+        {"rate_date": dates[0].isoformat(), "currency": "eur", "usd_per_unit": "2.00"},
+    ], part=2)
+    for index, day in enumerate(dates):
+        for folder in staged.glob(f"*/*/{day.isoformat()}"):
+            shutil.copytree(folder, lake.landing / folder.relative_to(staged))
+        if index == 0:
+            continue
+        ingest_all(lake)
+        assert not build(lake, tests=False).full_refresh
+    after_incremental = read_gold(lake)
+    silver_after_incremental = silver_events(lake)
+    # When the same Bronze is rebuilt from scratch
+    build(lake, full_refresh=True, tests=False)
+    # Then Gold (and the incremental Silver) are identical
+    full = read_gold(lake)
+    for table in GOLD_TABLES:
+        assert after_incremental[table] == full[table], table
+    assert silver_after_incremental == silver_events(lake)
+    # and every event counts once (re-deliveries too), late ones in their own day
+    usage = {(r[0], r[1]): r[2] for r in full["fct_account_daily_usage"]}
+    assert sum(usage.values()) == len(silver_after_incremental) == 6 * 6 + 3
+    assert usage[("a2", dates[0])] == 1 + 1  # its own event and one 5 days late
+    # and the corrected rate re-rates s3 (annual EUR 1200, 10% off, terms on day one)
+    mrr = {(r[0], r[1]): r[2] for r in full["fct_account_mrr_monthly"]}
+    assert mrr[("a3", dates[0].replace(day=1))] == Decimal("180.00")
+
+
+def test_reference_metrics_match_to_the_cent(lake: Settings) -> None:
+    # Given the hand-made kitchen-sink landing zone, ingested by the real loader
+    shutil.copytree(KITCHEN_SINK, lake.landing, dirs_exist_ok=True)
+    ingest(lake)
+    # When Silver and Gold are built (all tests)
+    build(lake)
+    # Then the four METRICS.md tables equal the pure-Python reference, to the cent
+    assert_matches_reference(lake, KITCHEN_SINK)
+
+
+def test_unknown_plan_fails_naming_rows_and_keeps_published_gold(lake: Settings) -> None:
+    # Given a published build
+    dates = daily_exports(lake.landing, 2)
+    ingest_all(lake)
+    build(lake, tests=False)
+    published = read_gold(lake, ("mrr_movements_monthly",))
+    # When a counting subscription version names a plan nobody delivered
+    write_jsonl(lake.landing, "billing/subscriptions", dates[-1], [
+        subscription("s_ghost", "a4", "p_ghost", "active", at=ts(dates[-1], 20),
+                     started=ts(dates[-1], 20)),
+    ], part=2)
+    ingest_all(lake)
+    with pytest.raises(BuildError) as failure:
+        build(lake)
+    # Then the error names the test and the offending row
+    message = str(failure.value)
+    assert "assert_counting_versions_have_plan_and_rate" in message
+    assert "s_ghost" in message
+    assert "unknown plan_id" in message
+    # and readers still see the previous publication
+    assert read_gold(lake, ("mrr_movements_monthly",)) == published
+    assert len(read_publications(lake)) == 1
+
+
+def test_corrupt_catalog_is_moved_aside_and_rebuilt(lake: Settings) -> None:
+    # Given a built lakehouse whose Gold catalog got corrupted (F13)
+    daily_exports(lake.landing, 2)
+    ingest_all(lake)
+    build(lake, tests=False)
+    before = read_gold(lake)
+    bronze = sorted(p.read_bytes() for p in lake.bronze.rglob("*.parquet"))
+    (lake.warehouse / "gold.sqlite").write_bytes(b"not a database" * 100)
+    # When the next build starts
+    lines: list[str] = []
+    result = build(lake, tests=False, progress=lines.append)
+    # Then it moved the catalog aside, rebuilt from Bronze, and Bronze is untouched
+    assert result.full_refresh
+    assert any("moved it and its data" in line for line in lines)
+    assert read_gold(lake) == before
+    assert sorted(p.read_bytes() for p in lake.bronze.rglob("*.parquet")) == bronze
+
+
+BUILD_SCRIPT = """
+import sys
+from saaslake.build import build
+from saaslake.config import Settings
+build(Settings.from_env(root=sys.argv[1]), full_refresh=True, tests=False,
+      progress=lambda line: print(line, flush=True))
+"""
+
+
+def test_build_killed_midway_keeps_published_gold_and_reruns(lake: Settings) -> None:
+    # Given a published build (F3, F7)
+    daily_exports(lake.landing, 3)
+    ingest_all(lake)
+    build(lake, tests=False)
+    published = read_gold(lake)
+    # When a full rebuild in another process is SIGKILLed while it writes Gold
+    process = subprocess.Popen(
+        [sys.executable, "-c", BUILD_SCRIPT, str(lake.root)],
+        stdout=subprocess.PIPE, text=True, cwd=PROJECT,
+    )
+    assert process.stdout is not None
+    seen_during_build = None
+    for line in process.stdout:
+        if "START" in line and "stg_billing__subscriptions" in line:
+            # a dashboard reading while the build writes Silver (F7): no wait, old Gold
+            seen_during_build = read_gold(lake)
+        if "START" in line and "fct_account_mrr_monthly" in line:
+            process.send_signal(signal.SIGKILL)
+            break
+    process.wait(timeout=60)
+    assert process.returncode == -signal.SIGKILL
+    # Then readers saw, and still see, the last published Gold
+    assert seen_during_build == published
+    assert read_gold(lake) == published
+    # and a rerun succeeds and gives the same Gold as the uninterrupted build
+    build(lake, tests=False)
+    assert read_gold(lake) == published
