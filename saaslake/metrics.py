@@ -28,9 +28,10 @@ shown (and, for cohort retention, the cohorts and months shown); metrics that lo
 Connections
 -----------
 ``open_metrics(settings)`` is a context manager: a read-only DuckDB connection on the
-last *published* build (``saaslake.warehouse.connect_readonly``), wrapped for Ibis,
-closed on exit. The ``fetch_*`` functions open and close one per call. Nothing holds a
-connection between calls.
+last *published* build (``saaslake.warehouse.shared_readonly``), wrapped for Ibis,
+closed on exit. The ``fetch_*`` functions take one cursor per call from a connection the
+process shares per published build (``saaslake.warehouse.shared_readonly``), so only the
+first call after a build pays for attaching the catalogs.
 """
 
 from __future__ import annotations
@@ -48,7 +49,7 @@ import pyarrow as pa
 
 from saaslake.config import Settings
 from saaslake.errors import UserInputError
-from saaslake.warehouse import connect_readonly
+from saaslake.warehouse import shared_readonly
 
 #: Filterable dimensions: name -> the Gold column it comes from. The only identifiers a
 #: filter can name; anything else is refused.
@@ -146,16 +147,17 @@ def _month(day: date) -> date:
 # Connections -----------------------------------------------------------------------------
 @contextmanager
 def open_metrics(settings: Settings) -> Iterator[ibis.BaseBackend]:
-    """An Ibis backend over the last published Silver/Gold, closed on exit (read-only).
+    """An Ibis backend over the last published Silver/Gold (read-only).
+
+    It runs on a cursor of the process's shared connection for the current publication
+    (``saaslake.warehouse.shared_readonly``), closed on exit: attaching the catalogs once
+    per publication instead of once per query keeps a filter change fast.
 
     Raises:
         saaslake.warehouse.WarehouseNotBuiltError: Nothing was built yet.
     """
-    con = connect_readonly(settings)
-    try:
+    with shared_readonly(settings) as con:
         yield ibis.duckdb.from_connection(con)
-    finally:
-        con.close()
 
 
 def gold_table(backend: ibis.BaseBackend, name: str) -> ir.Table:

@@ -190,3 +190,17 @@ def test_the_connection_is_closed_after_use(lakehouse: Settings) -> None:
 def test_the_connection_is_read_only(lakehouse: Settings) -> None:
     with metrics.open_metrics(lakehouse) as backend, pytest.raises(duckdb.Error):
         backend.raw_sql("delete from gold.main.dim_accounts")
+
+
+def test_queries_share_one_attached_connection_per_publication(lakehouse: Settings) -> None:
+    from saaslake import warehouse
+
+    with warehouse.shared_readonly(lakehouse) as first:
+        first_total = first.execute("select count(*) from gold.dim_accounts").fetchone()
+    shared = {k: id(v) for k, v in warehouse._SHARED.items() if k[0] == str(lakehouse.root)}
+    with warehouse.shared_readonly(lakehouse) as second:
+        assert second.execute("select count(*) from gold.dim_accounts").fetchone() == first_total
+    # the same connection serves the second call: no new attach for the same publication
+    assert {k: id(v) for k, v in warehouse._SHARED.items()
+            if k[0] == str(lakehouse.root)} == shared
+    assert len(shared) == 1
