@@ -163,6 +163,9 @@ def ingest(
 
 #: Small files of one entity are validated together, up to this many bytes per statement.
 GROUP_BYTES = 32 * 1024 * 1024
+#: DuckDB parallelises an Arrow scan by record batch: a 32 MiB block is one batch unless
+#: split, which would validate it on one thread.
+SCAN_BATCH_ROWS = 16_384
 
 
 @dataclass
@@ -314,10 +317,16 @@ def _group_chunks(group: list[_Pending]) -> Iterator[tuple[pa.Table, dict[str, i
             counts[p.batch_id] = counts.get(p.batch_id, 0) + table.num_rows
             buffered += table.get_total_buffer_size()
             if buffered >= reader.BLOCK_BYTES:
-                yield pa.concat_tables(buffer), counts
+                yield _rebatched(buffer), counts
                 buffer, counts, buffered = [], {}, 0
     if buffer:
-        yield pa.concat_tables(buffer), counts
+        yield _rebatched(buffer), counts
+
+
+def _rebatched(tables: list[pa.Table]) -> pa.Table:
+    """One table in record batches small enough for DuckDB to scan on every thread."""
+    batches = pa.concat_tables(tables).to_batches(max_chunksize=SCAN_BATCH_ROWS)
+    return pa.Table.from_batches(batches) if batches else pa.concat_tables(tables)
 
 
 def _is_empty_json_array(path: Path) -> bool:
