@@ -378,8 +378,10 @@ def _load_group(settings: Settings, manifest: Manifest, con: duckdb.DuckDBPyConn
     """Validate a group's files with one statement per chunk; commit each file alone."""
     started = time.perf_counter()
     ent = group[0].lf.entity
-    query = validation_query(ent, json_input=ent.format == "jsonl",
-                             header=list(group[0].header or ()))
+    header = list(group[0].header or ())
+    query = validation_query(ent, json_input=ent.format == "jsonl", header=header)
+    safe_query = validation_query(ent, json_input=ent.format == "jsonl", header=header,
+                                  safe=True)
     params = {**query.params, "ingested_at": ingested_at}
     settings.staging.mkdir(parents=True, exist_ok=True)
     by_id = {p.batch_id: p for p in group}
@@ -390,7 +392,11 @@ def _load_group(settings: Settings, manifest: Manifest, con: duckdb.DuckDBPyConn
     try:
         for chunk, counts in _group_chunks(group):
             con.register("chunk", chunk)
-            result = con.execute(query.sql, params).to_arrow_table()
+            try:
+                result = con.execute(query.sql, params).to_arrow_table()
+            except duckdb.Error:
+                # a line the fast form cannot decode or convert: the safe form quarantines it
+                result = con.execute(safe_query.sql, params).to_arrow_table()
             con.unregister("chunk")
             is_bad = pc.is_valid(result["_reason"])
             good_rows = result.filter(pc.invert(is_bad)).drop_columns(["_reason", "_raw"])

@@ -137,9 +137,14 @@ def _json_structure(ent: Entity) -> str:
                        for c in ent.columns})
 
 
-def validation_query(ent: Entity, *, json_input: bool, header: list[str] | None = None
-                     ) -> ValidationQuery:
+def validation_query(ent: Entity, *, json_input: bool, header: list[str] | None = None,
+                     safe: bool = False) -> ValidationQuery:
     """Build the statement that validates and types one chunk of an entity.
+
+    For JSON Lines there are two forms. The fast one (``safe=False``) decodes the bytes
+    without ``try()`` (which makes DuckDB decode row by row) and raises on a line that is
+    not UTF-8; the caller then reruns the chunk with ``safe=True``, where such a line
+    becomes a quarantined row.
 
     Args:
         ent: The entity whose contract applies.
@@ -158,6 +163,8 @@ def validation_query(ent: Entity, *, json_input: bool, header: list[str] | None 
     known = ent.column_names
     if json_input:
         known_list = "[" + ", ".join(_quote(c) for c in known) + "]"
+        structure = _quote(_json_structure(ent))
+        parse = f"try(from_json(_txt, {structure}))"
         stage = f"""
     lines as (
         select
@@ -166,13 +173,13 @@ def validation_query(ent: Entity, *, json_input: bool, header: list[str] | None 
             _export_date,
             _line_number,
             _raw,
-            rtrim(try(decode(_raw)), chr(13) || chr(10)) as _txt,
+            rtrim({"try(decode(_raw))" if safe else "decode(_raw)"}, chr(13) || chr(10)) as _txt,
         from chunk
     ),
     parsed as (
         select
             *,
-            try(from_json(_txt, {_quote(_json_structure(ent))})) as _v,
+            {parse} as _v,
         from lines
         where _txt is null or _txt <> ''
     ),
@@ -191,8 +198,11 @@ def validation_query(ent: Entity, *, json_input: bool, header: list[str] | None 
                 else 'malformed JSON'
             end as _struct_error,
             {_fields_from_json(ent)},
-            case when _v is not null then list_filter(json_keys(_txt),
-                k -> not list_contains({known_list}, k)) end as _extra_keys,
+            case
+                when _v is null then null
+                when list_has_all({known_list}, json_keys(_txt)) then []::VARCHAR[]
+                else list_filter(json_keys(_txt), k -> not list_contains({known_list}, k))
+            end as _extra_keys,
             _txt,
         from parsed
         where _v is not null or _txt is null or trim(_txt) <> ''
