@@ -392,11 +392,16 @@ def _load_group(settings: Settings, manifest: Manifest, con: duckdb.DuckDBPyConn
     try:
         for chunk, counts in _group_chunks(group):
             con.register("chunk", chunk)
+            # Materialising into a temporary table runs on every thread; fetching Arrow
+            # straight from the query does not.
             try:
-                result = con.execute(query.sql, params).to_arrow_table()
+                con.execute(f"create or replace temp table validated as {query.sql}", params)
             except duckdb.Error:
                 # a line the fast form cannot decode or convert: the safe form quarantines it
-                result = con.execute(safe_query.sql, params).to_arrow_table()
+                con.execute(f"create or replace temp table validated as {safe_query.sql}",
+                            params)
+            result = con.execute("select * from validated").to_arrow_table()
+            con.execute("drop table validated")
             con.unregister("chunk")
             is_bad = pc.is_valid(result["_reason"])
             good_rows = result.filter(pc.invert(is_bad)).drop_columns(["_reason", "_raw"])
