@@ -26,7 +26,7 @@ deduplicated as (
     select * from renamed
     qualify row_number() over (
         partition by account_id
-        order by updated_at desc, _export_date desc, _source_file desc, _line_number desc
+        order by {{ latest_version_first('updated_at') }}
     ) = 1
 )
 

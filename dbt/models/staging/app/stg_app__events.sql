@@ -51,7 +51,7 @@ deduplicated as (
     select * from renamed
     qualify row_number() over (
         partition by event_id
-        order by _export_date desc, _source_file desc, _line_number desc
+        order by {{ latest_version_first() }}
     ) = 1
 ),
 

@@ -22,7 +22,7 @@ deduplicated as (
     select * from renamed
     qualify row_number() over (
         partition by currency, rate_date
-        order by _export_date desc, _source_file desc, _line_number desc
+        order by {{ latest_version_first() }}
     ) = 1
 )
 
