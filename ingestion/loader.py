@@ -291,6 +291,7 @@ def _file_chunks(p: _Pending) -> Iterator[pa.Table]:
         tables = (pa.table({"_line_number": np.arange(first, first + len(lines),
                                                          dtype=np.int64), "_raw": lines})
                   for first, lines in reader.iter_line_blocks(lf.path))
+        stats = None
     else:
         assert p.header is not None
         stats = reader.ReadStats()
@@ -300,6 +301,8 @@ def _file_chunks(p: _Pending) -> Iterator[pa.Table]:
         yield table.append_column("_batch_id", pa.repeat(p.batch_id, n)).append_column(
             "_source_file", pa.repeat(lf.relative, n)).append_column(
             "_export_date", pa.repeat(lf.export_date, n))
+    if stats is not None:  # JSON Lines blank lines are counted from the query's result
+        p.blank_lines += stats.blank_lines
 
 
 def _group_chunks(group: list[_Pending]) -> Iterator[tuple[pa.Table, dict[str, int]]]:

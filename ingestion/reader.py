@@ -12,7 +12,7 @@ import csv
 import io
 import os
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -33,10 +33,7 @@ MAX_RECORD_LINES = 20
 class ReadStats:
     """What the reader saw; blank lines are not rows and are only counted."""
 
-    lines: int = 0
     blank_lines: int = 0
-    had_bom: bool = False
-    extra_columns: list[str] = field(default_factory=list)
 
 
 def iter_line_blocks(path: Path, block_bytes: int | None = None) -> Iterator[tuple[int, pa.Array]]:
@@ -80,21 +77,9 @@ def _binary_array(data: bytes, offsets: np.ndarray) -> pa.Array:
     )
 
 
-def starts_with_bom(path: Path) -> bool:
-    with path.open("rb") as fh:
-        return fh.read(3) == BOM
-
-
 # --------------------------------------------------------------------------------------
 # CSV
 # --------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class CsvChunk:
-    """Records of one block: parsed fields, or the reason a record could not be parsed."""
-
-    table: pa.Table  # _line_number, _raw, _struct_error, then one string column per header
 
 
 def read_csv_header(path: Path, required: tuple[str, ...]) -> tuple[list[str], int]:
@@ -136,7 +121,6 @@ def iter_csv_chunks(
     pending: list[tuple[int, bytes]] = []
     for first_line, block in iter_line_blocks(path, block_bytes):
         lines = block.to_pylist()
-        stats.lines = first_line + len(lines) - 1
         pending.extend(zip(range(first_line, first_line + len(lines)), lines, strict=True))
         # Keep a tail unparsed in case a quoted record continues into the next block.
         keep = MAX_RECORD_LINES if len(lines) > MAX_RECORD_LINES else 0

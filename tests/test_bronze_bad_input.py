@@ -40,6 +40,7 @@ def test_b1_malformed_csv_quarantines_bad_lines_and_lands_good_rows(
         "p3,Short,growth",
         plan_line("p4"),
         plan_line("p5", '"Multi\nline"'),
+        "",
     ]) + "\n")
     # When it is ingested
     report = ingest(settings)
@@ -54,6 +55,7 @@ def test_b1_malformed_csv_quarantines_bad_lines_and_lands_good_rows(
     ]
     b = batch(settings, PLANS)
     assert (b.input_rows, b.landed_rows, b.quarantined_rows) == (5, 3, 2)
+    assert b.blank_lines == 1  # a blank line is not a row, only counted
     assert report.landed_rows == 3
 
 
