@@ -30,7 +30,7 @@ from typing import Any
 from ingestion.loader import ingest
 from saaslake import warehouse
 from saaslake.build import build
-from saaslake.config import Settings, connect_duckdb
+from saaslake.config import Settings, connect_duckdb, sql_literal
 
 
 def _simulate(landing: Path, scale: float, seed: int) -> None:
@@ -96,13 +96,13 @@ def _register_bronze(con: Any, settings: Settings) -> None:
         files = sorted(str(settings.root / r[8]) for r in rows
                        if r[1] == ent.source and r[2] == ent.name and r[8])
         if files:
-            listed = ", ".join(warehouse.sql_literal(f) for f in files)
+            listed = ", ".join(sql_literal(f) for f in files)
             scan = (f"select * from read_parquet([{listed}], hive_partitioning = true, "
                     "union_by_name = true, hive_types = {'ingestion_date': date})")
         else:
             empty = settings.meta / "schemas" / ent.source / f"{ent.name}.parquet"
             scan = (f"select *, cast(null as date) as ingestion_date from "
-                    f"read_parquet({warehouse.sql_literal(str(empty))})")
+                    f"read_parquet({sql_literal(str(empty))})")
         con.execute(f"create view memory.bronze.{ent.source}__{ent.name} as {scan}")
 
 

@@ -510,41 +510,33 @@ def _publish(settings: Settings, writer: _LazyWriter, folder: Path, batch_id: st
     return final.relative_to(settings.root).as_posix()
 
 
+def _find_orphans(settings: Settings, manifest: Manifest) -> list[Path]:
+    """Staging leftovers and Parquet files no committed batch owns."""
+    found = sorted(settings.staging.glob("*.tmp")) if settings.staging.is_dir() else []
+    referenced = manifest.referenced_files()
+    for layer in (settings.bronze, settings.quarantine):
+        if layer.is_dir():
+            found += [p for p in sorted(layer.rglob("*.parquet"))
+                      if p.relative_to(settings.root).as_posix() not in referenced]
+    return found
+
+
 def remove_orphans(settings: Settings, manifest: Manifest) -> list[str]:
     """Delete files a crashed run left behind: staging files and uncommitted Parquet.
 
     Must run under the pipeline lock (no other writer exists then).
     """
-    removed: list[str] = []
-    if settings.staging.is_dir():
-        for tmp in sorted(settings.staging.glob("*.tmp")):
-            tmp.unlink(missing_ok=True)
-            removed.append(tmp.relative_to(settings.root).as_posix())
-    referenced = manifest.referenced_files()
-    for layer in (settings.bronze, settings.quarantine):
-        if not layer.is_dir():
-            continue
-        for path in sorted(layer.rglob("*.parquet")):
-            rel = path.relative_to(settings.root).as_posix()
-            if rel not in referenced:
-                path.unlink()
-                removed.append(rel)
+    removed = []
+    for path in _find_orphans(settings, manifest):
+        path.unlink(missing_ok=True)
+        removed.append(path.relative_to(settings.root).as_posix())
     return removed
 
 
 def list_orphans(settings: Settings) -> list[str]:
-    """Uncommitted files in Bronze, quarantine and staging (read-only check)."""
-    manifest = Manifest(settings.manifest_path)
-    referenced = manifest.referenced_files()
-    found = []
-    for layer in (settings.bronze, settings.quarantine):
-        if layer.is_dir():
-            found += [p.relative_to(settings.root).as_posix() for p in sorted(layer.rglob(
-                "*.parquet")) if p.relative_to(settings.root).as_posix() not in referenced]
-    if settings.staging.is_dir():
-        found += [p.relative_to(settings.root).as_posix()
-                  for p in sorted(settings.staging.glob("*.tmp"))]
-    return found
+    """Uncommitted files in staging, Bronze and quarantine (read-only check)."""
+    return [p.relative_to(settings.root).as_posix()
+            for p in _find_orphans(settings, Manifest(settings.manifest_path))]
 
 
 def write_empty_schemas(settings: Settings, con: duckdb.DuckDBPyConnection) -> None:

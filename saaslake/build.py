@@ -24,7 +24,7 @@ import duckdb
 
 from ingestion.contract import ENTITIES, bronze_schema_sql
 from saaslake import warehouse
-from saaslake.config import DBT_PROJECT_DIR, Settings, connect_duckdb
+from saaslake.config import DBT_PROJECT_DIR, Settings, connect_duckdb, sql_literal
 from saaslake.errors import BuildError
 from saaslake.lock import pipeline_lock
 
@@ -330,7 +330,7 @@ def write_bronze_schemas(settings: Settings) -> None:
             target.parent.mkdir(parents=True, exist_ok=True)
             tmp = target.with_suffix(".parquet.tmp")
             con.execute(f"create or replace temp table empty_schema ({bronze_schema_sql(ent)})")
-            con.execute(f"copy empty_schema to {warehouse.sql_literal(str(tmp))} "
+            con.execute(f"copy empty_schema to {sql_literal(str(tmp))} "
                         "(format parquet)")
             tmp.replace(target)
 
@@ -410,9 +410,9 @@ def expire_old_builds(settings: Settings, *, keep: int, say: Progress) -> None:
         for layer in warehouse.LAYERS:
             path = warehouse.catalog_path(settings, layer)
             con.execute(
-                f"attach {warehouse.sql_literal('ducklake:sqlite:' + str(path))} as {layer} "
+                f"attach {sql_literal('ducklake:sqlite:' + str(path))} as {layer} "
                 f"(data_path "
-                f"{warehouse.sql_literal(str(warehouse.data_path(settings, layer)) + '/')}, "
+                f"{sql_literal(str(warehouse.data_path(settings, layer)) + '/')}, "
                 "override_data_path true)"
             )
             oldest = int(getattr(kept[0], f"{layer}_snapshot"))
@@ -435,9 +435,9 @@ def _publish(settings: Settings) -> warehouse.Publication:
         for layer in warehouse.LAYERS:
             path = warehouse.catalog_path(settings, layer)
             con.execute(
-                f"attach {warehouse.sql_literal('ducklake:sqlite:' + str(path))} as {layer} "
+                f"attach {sql_literal('ducklake:sqlite:' + str(path))} as {layer} "
                 f"(read_only, data_path "
-                f"{warehouse.sql_literal(str(warehouse.data_path(settings, layer)) + '/')}, "
+                f"{sql_literal(str(warehouse.data_path(settings, layer)) + '/')}, "
                 "override_data_path true)"
             )
             snapshots[layer] = con.execute(

@@ -145,6 +145,14 @@ class Settings:
         }
 
 
+def sql_literal(value: str) -> str:
+    """A SQL string literal (quotes doubled), for paths the lakehouse itself derives.
+
+    Values from users or files are bound as parameters instead, never pasted.
+    """
+    return "'" + value.replace("'", "''") + "'"
+
+
 def connect_duckdb(settings: Settings, database: str = ":memory:") -> duckdb.DuckDBPyConnection:
     """A DuckDB connection for pipeline work: bounded memory, UTC, no extension downloads."""
     settings.duckdb_temp.mkdir(parents=True, exist_ok=True)

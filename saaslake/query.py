@@ -24,16 +24,11 @@ import pyarrow as pa
 
 from ingestion.contract import ENTITIES
 from ingestion.manifest import Manifest
-from saaslake.config import Settings, connect_duckdb
+from saaslake.config import Settings, connect_duckdb, sql_literal
 from saaslake.errors import QueryError
 
 ALLOWED_STATEMENTS = {"SELECT", "EXPLAIN"}
 FORMATS = ("table", "csv", "json")
-
-
-def sql_literal(text: str) -> str:
-    """A SQL string literal; used only for paths the lakehouse itself generated."""
-    return "'" + text.replace("'", "''") + "'"
 
 
 def _parquet_scan(paths: Sequence[str]) -> str:

@@ -32,7 +32,7 @@ from typing import Any
 import duckdb
 import duckdb_extensions  # installs extensions from their wheels, without network
 
-from saaslake.config import Settings, connect_duckdb
+from saaslake.config import Settings, connect_duckdb, sql_literal
 from saaslake.errors import LakehouseError
 
 #: Extensions Silver and Gold need, installed from their wheels (never downloaded).
@@ -50,11 +50,6 @@ GOLD_METRIC_TABLES = (
 
 class WarehouseNotBuiltError(LakehouseError):
     """Silver/Gold were asked for before any successful build published them."""
-
-
-def sql_literal(value: str) -> str:
-    """A SQL string literal (quotes doubled); for paths only, never user values."""
-    return "'" + value.replace("'", "''") + "'"
 
 
 def catalog_path(settings: Settings, layer: str) -> Path:
