@@ -54,7 +54,7 @@ edit: $(STAMP) ## Open the notebooks for editing with marimo (127.0.0.1, token)
 	$(VENV)/bin/marimo edit notebooks --host 127.0.0.1 --port $(PORT) --headless
 
 report: $(STAMP) ## Render the revenue report offline (SVG/PNG + self-contained HTML) under $LAKEHOUSE_ROOT/reports/
-	$(PY) -m saaslake.report
+	$(PY) -m analytics.report
 
 lint: $(STAMP) ## Lint Python (ruff), notebooks (marimo check) and the Dockerfile (hadolint)
 	$(VENV)/bin/ruff check .

@@ -3,7 +3,7 @@
 For each scale, in a fresh lakehouse under a temporary directory:
 
 1. simulate the default business, hold back its last daily export, ingest the rest;
-2. **full build**: ``saaslake.build.build(full_refresh=True, tests=False)``, timed, and
+2. **full build**: ``transform.build.build(full_refresh=True, tests=False)``, timed, and
    the same again with the data and unit tests;
 3. **incremental**: put the held-back export back, ingest it, build again (models only),
    timed; reported as a ratio to the full build;
@@ -27,10 +27,11 @@ from graphlib import TopologicalSorter
 from pathlib import Path
 from typing import Any
 
+from analytics.summary import gold_summary
 from ingestion.loader import ingest
-from saaslake import warehouse
-from saaslake.build import build
-from saaslake.config import Settings, connect_duckdb, sql_literal
+from lakecore.duck import connect_duckdb, load_extensions
+from lakecore.settings import Settings, sql_literal
+from transform.build import build
 
 
 def _simulate(landing: Path, scale: float, seed: int) -> None:
@@ -66,7 +67,7 @@ def raw_duckdb_floor(settings: Settings) -> float:
         for uid, node in models.items()
     }).static_order()
     with connect_duckdb(settings) as con:
-        warehouse.load_extensions(con, settings)
+        load_extensions(con, settings)
         started = time.perf_counter()
         _register_bronze(con, settings)
         con.execute("attach ':memory:' as silver; attach ':memory:' as gold")
@@ -126,7 +127,7 @@ def bench_scale(scale: float, seed: int, workdir: Path) -> dict[str, Any]:
     ingest(settings)
     daily_ingest_s = time.perf_counter() - started
     incremental = build(settings, tests=False)
-    summary = warehouse.gold_summary(settings)
+    summary = gold_summary(settings)
     return {
         "scale": scale,
         "held_back_export": held_back,

@@ -5,7 +5,7 @@ For a given scale: simulate + ingest + build a lakehouse (or reuse ``--root``), 
 1. start ``marimo run notebooks/03_revenue_dashboard.py`` and drive Debian's Chromium
    with Playwright until every chart (``.vega-embed``) has rendered: cold start time;
 2. time the metric layer's queries for a set of filter changes
-   (``saaslake.metrics.fetch_dashboard`` + ``fetch_breakdown``, the queries one filter
+   (``analytics.metrics.fetch_dashboard`` + ``fetch_breakdown``, the queries one filter
    change runs), each repeated and reported as the median;
 3. time one filter change in the browser (segment dropdown -> new KPI text visible).
 
@@ -42,7 +42,7 @@ CHARTS = 6  # segment, MRR trend, bridge, movements, churn, the visible cohort h
 
 def build_lakehouse(root: Path, scale: float) -> dict[str, float]:
     from ingestion.simulator import simulate
-    from saaslake.config import Settings
+    from lakecore.settings import Settings
     from saaslake.pipeline import run
 
     settings = Settings.from_env(root=root)
@@ -54,8 +54,8 @@ def build_lakehouse(root: Path, scale: float) -> dict[str, float]:
 
 
 def time_queries(root: Path, repeats: int) -> dict[str, float]:
-    from saaslake import metrics
-    from saaslake.config import Settings
+    from analytics import metrics
+    from lakecore.settings import Settings
 
     settings = Settings.from_env(root=root)
     options = metrics.fetch_filter_options(settings)
@@ -119,9 +119,9 @@ def time_browser(root: Path) -> dict[str, float]:
             t_charts = time.perf_counter() - t0
             select = page.locator("select").filter(
                 has=page.locator("option", has_text="mid_market")).first
-            from saaslake import metrics
-            from saaslake.config import Settings
-            from saaslake.report import format_money
+            from analytics import metrics
+            from analytics.report import format_money
+            from lakecore.settings import Settings
 
             smb = metrics.fetch_dashboard(Settings.from_env(root=root),
                                           metrics.MetricFilters(segment=("smb",))).latest()

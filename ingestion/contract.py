@@ -23,6 +23,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from lakecore.errors import UserInputError
+
 SOURCES = ("billing", "app")
 FORMATS = {"csv": ".csv", "jsonl": ".jsonl"}
 
@@ -251,11 +253,4 @@ def entity(source: str, name: str) -> Entity:
         return ENTITIES[f"{source}/{name}"]
     except KeyError:
         known = ", ".join(sorted(ENTITIES))
-        raise KeyError(f"unknown entity {source}/{name}; known: {known}") from None
-
-
-def bronze_schema_sql(ent: Entity) -> str:
-    """The Bronze column list of an entity as ``name TYPE, ...`` (for docs and dbt)."""
-    cols = [f"{c.name} {DUCKDB_TYPES[c.type]}" for c in ent.columns]
-    cols += [f"{name} {typ}" for name, typ in LINEAGE_COLUMNS.items()]
-    return ", ".join(cols)
+        raise UserInputError(f"unknown entity {source}/{name}; known: {known}") from None

@@ -14,7 +14,7 @@ from datetime import date
 from pathlib import Path
 
 from ingestion.contract import ENTITIES, FORMATS, Entity
-from saaslake.errors import HostilePathError
+from lakecore.errors import HostilePathError
 
 IGNORED_PREFIXES = (".", "_", "~")
 

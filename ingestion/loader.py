@@ -36,16 +36,17 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from ingestion import reader
-from ingestion.contract import ENTITIES, Entity
+from ingestion.contract import Entity
 from ingestion.landing import LandingFile, LayoutProblem, classify, discover, resolve_inside
 from ingestion.manifest import BatchRecord, Manifest
+from ingestion.schemas import write_empty_schemas
 from ingestion.validate import validation_query
-from saaslake.config import Settings, connect_duckdb
-from saaslake.errors import FileRejectedError, LakehouseError, StorageError
-from saaslake.lock import pipeline_lock
+from lakecore.duck import connect_duckdb
+from lakecore.errors import FileRejectedError, LakehouseError, StorageError
+from lakecore.lock import pipeline_lock
+from lakecore.settings import Settings
 
 Progress = Callable[[str], None]
-ENV_PAUSE_AT = "LAKEHOUSE_PAUSE_AT"
 QUARANTINE_COLUMNS = ("_batch_id", "_source_file", "_line_number", "_export_date",
                       "_ingested_at", "_reason")
 
@@ -117,7 +118,7 @@ def pause_point(name: str, settings: Settings) -> None:
     """Fault-injection hook: with ``LAKEHOUSE_PAUSE_AT=name`` the process announces itself
     (a marker file under ``_meta``) and waits to be killed. Tests use it to SIGKILL a real
     process at an exact point of the protocol."""
-    if os.environ.get(ENV_PAUSE_AT) != name:
+    if settings.pause_at != name:
         return
     marker = settings.meta / f"paused-at-{name}"
     marker.write_text(str(os.getpid()))
@@ -255,7 +256,7 @@ def _screen(manifest: Manifest, lf: LandingFile, seen: dict[str, str], run_id: s
     header = None
     if lf.entity.format == "csv":
         try:
-            header = tuple(reader.read_csv_header(lf.path, lf.entity.required_columns)[0])
+            header = tuple(reader.read_csv_header(lf.path, lf.entity.required_columns))
         except FileRejectedError as exc:
             manifest.reject(batch_id=batch_id, source=lf.entity.source, entity=lf.entity.name,
                             export_date=lf.export_date, landing_file=lf.relative,
@@ -282,7 +283,7 @@ def _groups(pending: list[_Pending]) -> Iterator[list[_Pending]]:
         yield group
 
 
-def _file_chunks(p: _Pending) -> Iterator[pa.Table]:
+def _file_chunks(p: _Pending, block_bytes: int) -> Iterator[pa.Table]:
     """Chunks of one file with their lineage columns (``_batch_id``, ...)."""
     lf = p.lf
     if lf.entity.format == "jsonl":
@@ -290,12 +291,12 @@ def _file_chunks(p: _Pending) -> Iterator[pa.Table]:
             return
         tables = (pa.table({"_line_number": np.arange(first, first + len(lines),
                                                          dtype=np.int64), "_raw": lines})
-                  for first, lines in reader.iter_line_blocks(lf.path))
+                  for first, lines in reader.iter_line_blocks(lf.path, block_bytes))
         stats = None
     else:
         assert p.header is not None
         stats = reader.ReadStats()
-        tables = reader.iter_csv_chunks(lf.path, list(p.header), stats)
+        tables = reader.iter_csv_chunks(lf.path, list(p.header), stats, block_bytes)
     for table in tables:
         n = table.num_rows
         yield table.append_column("_batch_id", pa.repeat(p.batch_id, n)).append_column(
@@ -305,7 +306,8 @@ def _file_chunks(p: _Pending) -> Iterator[pa.Table]:
         p.blank_lines += stats.blank_lines
 
 
-def _group_chunks(group: list[_Pending]) -> Iterator[tuple[pa.Table, dict[str, int]]]:
+def _group_chunks(group: list[_Pending], block_bytes: int
+                  ) -> Iterator[tuple[pa.Table, dict[str, int]]]:
     """Concatenate small files' chunks up to the block size; stream big files alone.
 
     Yields each chunk with the number of physical records (lines for JSON Lines) it holds
@@ -315,11 +317,11 @@ def _group_chunks(group: list[_Pending]) -> Iterator[tuple[pa.Table, dict[str, i
     counts: dict[str, int] = {}
     buffered = 0
     for p in group:
-        for table in _file_chunks(p):
+        for table in _file_chunks(p, block_bytes):
             buffer.append(table)
             counts[p.batch_id] = counts.get(p.batch_id, 0) + table.num_rows
             buffered += table.get_total_buffer_size()
-            if buffered >= reader.BLOCK_BYTES:
+            if buffered >= block_bytes:
                 yield _rebatched(buffer), counts
                 buffer, counts, buffered = [], {}, 0
     if buffer:
@@ -393,7 +395,7 @@ def _load_group(settings: Settings, manifest: Manifest, con: duckdb.DuckDBPyConn
         p.bad = _LazyWriter(settings.staging / f"{p.batch_id}.quarantine.parquet.tmp")
     current = group[0]
     try:
-        for chunk, counts in _group_chunks(group):
+        for chunk, counts in _group_chunks(group, settings.block_bytes):
             con.register("chunk", chunk)
             # Materialising into a temporary table runs on every thread; fetching Arrow
             # straight from the query does not.
@@ -537,33 +539,3 @@ def list_orphans(settings: Settings) -> list[str]:
     """Uncommitted files in staging, Bronze and quarantine (read-only check)."""
     return [p.relative_to(settings.root).as_posix()
             for p in _find_orphans(settings, Manifest(settings.manifest_path))]
-
-
-def write_empty_schemas(settings: Settings, con: duckdb.DuckDBPyConnection) -> None:
-    """Write a 0-row Parquet file with the full Bronze schema of every entity.
-
-    Readers use it for an entity that has not delivered any file yet, so a build never
-    fails on a missing source (``_meta/schemas/<source>/<entity>.parquet``).
-    """
-    for ent in ENTITIES.values():
-        target = settings.meta / "schemas" / ent.source / f"{ent.name}.parquet"
-        if target.exists():
-            continue
-        header = list(ent.column_names) if ent.format == "csv" else None
-        query = validation_query(ent, json_input=ent.format == "jsonl", header=header)
-        empty = {"_line_number": pa.array([], pa.int64()),
-                 "_raw": pa.array([], pa.large_binary()),
-                 "_batch_id": pa.array([], pa.string()),
-                 "_source_file": pa.array([], pa.string()),
-                 "_export_date": pa.array([], pa.string())}
-        if header is not None:
-            empty["_struct_error"] = pa.array([], pa.string())
-            empty.update({f"c{i}": pa.array([], pa.string()) for i in range(len(header))})
-        con.register("chunk", pa.table(empty))
-        params = {**query.params, "ingested_at": datetime.now(UTC)}
-        result = con.execute(query.sql, params).to_arrow_table()
-        con.unregister("chunk")
-        target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = target.with_suffix(".parquet.tmp")
-        pq.write_table(result.drop_columns(["_reason", "_raw"]), tmp, compression="zstd")
-        os.replace(tmp, target)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import csv
 import io
-import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,11 +17,11 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
-from saaslake.errors import FileRejectedError
+from lakecore.errors import FileRejectedError
+from lakecore.settings import DEFAULT_BLOCK_BYTES
 
-#: Bytes read per block; memory per file is a small multiple of this (env
-#: ``LAKEHOUSE_BLOCK_BYTES`` overrides it, e.g. to bound memory further).
-BLOCK_BYTES = int(os.environ.get("LAKEHOUSE_BLOCK_BYTES", str(32 * 1024 * 1024)))
+#: Bytes read per block unless the caller says otherwise (``Settings.block_bytes``).
+BLOCK_BYTES = DEFAULT_BLOCK_BYTES
 BOM = b"\xef\xbb\xbf"
 #: A quoted CSV field may span at most this many physical lines before the opening line
 #: is judged an unterminated quote.
@@ -82,14 +81,14 @@ def _binary_array(data: bytes, offsets: np.ndarray) -> pa.Array:
 # --------------------------------------------------------------------------------------
 
 
-def read_csv_header(path: Path, required: tuple[str, ...]) -> tuple[list[str], int]:
+def read_csv_header(path: Path, required: tuple[str, ...]) -> list[str]:
     """Parse the header row; reject the file when it is unreadable or lacks columns (B4)."""
     with path.open("rb") as fh:
         first = fh.readline()
     if first.startswith(BOM):
         first = first[len(BOM):]
     if not first.strip():
-        return [], 0
+        return []
     try:
         text = first.decode("utf-8")
     except UnicodeDecodeError:
@@ -104,7 +103,7 @@ def read_csv_header(path: Path, required: tuple[str, ...]) -> tuple[list[str], i
         raise FileRejectedError(
             str(path), f"header lacks required columns: {', '.join(missing)}"
         )
-    return header, 1
+    return header
 
 
 def iter_csv_chunks(

@@ -19,6 +19,7 @@ from ingestion.contract import (
     Column,
     Entity,
 )
+from lakecore.settings import sql_literal
 
 TIMESTAMP_PATTERN = (
     r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|z|[+-]\d{2}(:?\d{2})?)"
@@ -40,11 +41,6 @@ class ValidationQuery:
     params: dict[str, object]
 
 
-def _quote(value: str) -> str:
-    """A SQL string literal for a contract constant (never for file content)."""
-    return "'" + value.replace("'", "''") + "'"
-
-
 def _checks(col: Column, key: bool, json_input: bool) -> list[str]:
     """SQL expressions yielding an error text or NULL for one column."""
     v = col.name
@@ -59,7 +55,7 @@ def _checks(col: Column, key: bool, json_input: bool) -> list[str]:
     shown = f"left({v}, 40)"
     if col.type == "string":
         if col.enum:
-            allowed = ", ".join(_quote(e) for e in col.enum)
+            allowed = ", ".join(sql_literal(e) for e in col.enum)
             checks.append(f"case when {v} is not null and {v} not in ({allowed}) "
                           f"then '{name}: unknown value ''' || {shown} || '''' end")
     elif col.type == "int":
@@ -162,8 +158,8 @@ def validation_query(ent: Entity, *, json_input: bool, header: list[str] | None 
     params: dict[str, object] = {}
     known = ent.column_names
     if json_input:
-        known_list = "[" + ", ".join(_quote(c) for c in known) + "]"
-        structure = _quote(_json_structure(ent))
+        known_list = "[" + ", ".join(sql_literal(c) for c in known) + "]"
+        structure = sql_literal(_json_structure(ent))
         parse = f"try(from_json(_txt, {structure}))"
         stage = f"""
     lines as (

@@ -8,28 +8,12 @@ else is a bug and keeps its traceback.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from collections.abc import Sequence
 from datetime import date
 
-from saaslake.config import Settings
-from saaslake.errors import LakehouseError, UserInputError
-
-ENV_OPTIONS = {
-    "scale": "LAKEHOUSE_SCALE",
-    "seed": "LAKEHOUSE_SEED",
-    "start": "LAKEHOUSE_START",
-    "end": "LAKEHOUSE_END",
-    "daily_days": "LAKEHOUSE_DAILY_DAYS",
-    "dirty": "LAKEHOUSE_DIRTY_SHARE",
-}
-
-
-#: The embedded default business: two years of history ending on a fixed day (so every
-#: run of the same version is identical), the last 60 days as daily exports.
-DEFAULT_END = date(2025, 12, 31)
-DEFAULT_HISTORY_DAYS = 730
+from lakecore.errors import LakehouseError, UserInputError
+from lakecore.settings import Settings, SimulationDefaults
 
 
 def _date(text: str) -> date:
@@ -59,10 +43,6 @@ def _positive(text: str) -> float:
     return value
 
 
-def _env(name: str, default: str | None) -> str | None:
-    return os.environ.get(ENV_OPTIONS[name], default)
-
-
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # type: ignore[override]
         raise UserInputError(f"{self.prog}: {message} (see --help)")
@@ -77,16 +57,17 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     sim = sub.add_parser("simulate", help="write simulated source exports into the landing zone")
-    default_end = _date(_env("end", DEFAULT_END.isoformat()) or "")
-    sim.add_argument("--scale", type=_positive, default=_positive(_env("scale", "0.1") or ""),
+    defaults = SimulationDefaults.from_env()
+    sim.add_argument("--scale", type=_positive, default=defaults.scale,
                      help="1 = about 10,000 accounts and 1M events (env LAKEHOUSE_SCALE)")
     sim.add_argument("--start", type=_date, default=None,
-                     help=f"first day (default: {DEFAULT_HISTORY_DAYS} days before --end)")
-    sim.add_argument("--end", type=_date, default=default_end, help="last export date")
-    sim.add_argument("--seed", type=int, default=int(_env("seed", "42") or 42))
-    sim.add_argument("--daily-days", type=int, default=int(_env("daily_days", "60") or 60),
+                     help=f"first day (default: {defaults.history_days} days before --end)")
+    sim.add_argument("--end", type=_date, default=defaults.end,
+                     help="last export date (env LAKEHOUSE_END)")
+    sim.add_argument("--seed", type=int, default=defaults.seed, help="env LAKEHOUSE_SEED")
+    sim.add_argument("--daily-days", type=int, default=defaults.daily_days,
                      help="how many final days come as daily exports (the rest is a backfill)")
-    sim.add_argument("--dirty", type=_share, default=_share(_env("dirty", "0") or "0"),
+    sim.add_argument("--dirty", type=_share, default=defaults.dirty_share,
                      help="share of contract-breaking rows to inject (e.g. 0.02)")
 
     ing = sub.add_parser("ingest", help="load new landing files into Bronze")
@@ -139,7 +120,8 @@ def _say(args: argparse.Namespace):  # type: ignore[no-untyped-def]
 def cmd_simulate(settings: Settings, args: argparse.Namespace) -> int:
     from ingestion.simulator import simulate
 
-    start = args.start or date.fromordinal(args.end.toordinal() - DEFAULT_HISTORY_DAYS)
+    history = SimulationDefaults().history_days
+    start = args.start or date.fromordinal(args.end.toordinal() - history)
     if start > args.end:
         raise UserInputError(f"--start {start} is after --end {args.end}")
     settings.landing.mkdir(parents=True, exist_ok=True)
@@ -191,7 +173,7 @@ def cmd_status(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_sql(settings: Settings, args: argparse.Namespace) -> int:
-    from saaslake.query import format_table, run_query
+    from analytics.query import format_table, run_query
 
     result = run_query(settings, args.query)
     print(format_table(result, args.format, max_rows=args.max_rows))
@@ -199,7 +181,7 @@ def cmd_sql(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_build(settings: Settings, args: argparse.Namespace) -> int:
-    from saaslake.build import build
+    from transform.build import build
 
     if args.models_only and args.tests_only:
         raise UserInputError("--models-only and --tests-only exclude each other")
@@ -212,8 +194,8 @@ def cmd_build(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
+    from analytics.summary import format_summary, gold_summary
     from saaslake.pipeline import run
-    from saaslake.warehouse import format_summary, gold_summary
 
     result = run(settings, progress=_say(args), full_refresh=args.full_refresh)
     if args.quiet:
@@ -223,14 +205,14 @@ def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_summary(settings: Settings, args: argparse.Namespace) -> int:
-    from saaslake.warehouse import format_summary, gold_summary
+    from analytics.summary import format_summary, gold_summary
 
     print(format_summary(gold_summary(settings)))
     return 0
 
 
 def cmd_docs(settings: Settings, args: argparse.Namespace) -> int:
-    from saaslake.build import generate_docs
+    from transform.build import generate_docs
 
     target = generate_docs(settings, progress=_say(args))
     print(f"dbt docs written to {target} (open index.html; no network needed)")

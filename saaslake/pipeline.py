@@ -11,9 +11,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from ingestion.loader import IngestReport, ingest
-from saaslake.build import BuildResult, build
-from saaslake.config import Settings
-from saaslake.lock import pipeline_lock
+from lakecore.lock import pipeline_lock
+from lakecore.settings import Settings
+from transform.build import BuildResult, build
 
 Progress = Callable[[str], None]
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from saaslake.config import Settings
+from lakecore.settings import Settings
 
 PROJECT = Path(__file__).resolve().parent.parent
 FIXTURES = PROJECT / "tests" / "fixtures"

@@ -9,8 +9,8 @@ import pytest
 
 from ingestion.loader import ingest
 from ingestion.manifest import Manifest
-from saaslake.config import Settings
-from saaslake.errors import HostilePathError
+from lakecore.errors import HostilePathError
+from lakecore.settings import Settings
 from tests.conftest import (
     PLANS_HEADER,
     WriteLanding,

@@ -16,8 +16,8 @@ import pytest
 from ingestion import reader
 from ingestion.loader import ingest, list_orphans
 from ingestion.manifest import Manifest
-from saaslake.config import Settings
-from saaslake.errors import PipelineLockedError, StorageError
+from lakecore.errors import PipelineLockedError, StorageError
+from lakecore.settings import Settings
 from tests.conftest import PROJECT, WriteLanding, bronze_rows, subscription
 
 SUBS = "billing/subscriptions/2024-03-01/part-0001.jsonl"

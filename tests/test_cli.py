@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from lakecore.settings import Settings
 from saaslake.cli import main
-from saaslake.config import Settings
 from tests.conftest import PLANS_HEADER, PROJECT, WriteLanding, plan_line
 
 PLANS = "billing/plans/2024-03-01/part-0001.csv"

@@ -6,11 +6,11 @@ from datetime import date
 
 import pytest
 
+from analytics.query import run_query
 from ingestion.loader import ingest
 from ingestion.manifest import Manifest
 from ingestion.simulator import simulate
-from saaslake.config import Settings
-from saaslake.query import run_query
+from lakecore.settings import Settings
 
 
 @pytest.fixture(scope="module")

@@ -2,7 +2,8 @@
     Registers Bronze as views in the in-memory database (memory.bronze), run at the
     start of every dbt invocation (on-run-start).
 
-    Only batches committed in the manifest (_meta/manifest.sqlite, table batches) are
+    Only batches committed in the manifest (table batches of the SQLite file that
+    Settings names; the build passes it as LAKEHOUSE_DBT_MANIFEST) are
     visible: a Parquet file at a Bronze path without a manifest row is an orphan of a
     crash and is never read. An entity without any committed file reads its typed empty
     schema file instead, so a lakehouse fed only by billing still builds.
@@ -19,8 +20,8 @@
 
 {% macro register_bronze() %}
     {% if execute %}
-        {% set root = env_var('LAKEHOUSE_ROOT') %}
-        {% set manifest_path = root ~ '/_meta/manifest.sqlite' %}
+        {% set root = env_var('LAKEHOUSE_DBT_ROOT') %}
+        {% set manifest_path = env_var('LAKEHOUSE_DBT_MANIFEST') %}
         {% do run_query('create schema if not exists memory.bronze') %}
 
         {% set found = run_query('select count(*) from glob(' ~ sql_string(manifest_path) ~ ')') %}
@@ -43,8 +44,16 @@
             ) %}
         {% endif %}
 
-        {% for qualified in var('bronze_entities') %}
-            {% set source_name, entity_name = qualified.split('__') %}
+        {#- Every Bronze entity is a dbt source table in schema bronze (the sources' YAML
+            lists them once, from the landing contract); the manifest's batches view is not. -#}
+        {% set entities = [] %}
+        {% for node in graph.sources.values() | sort(attribute='identifier') %}
+            {% if node.schema == 'bronze' and node.identifier != 'batches' %}
+                {% do entities.append((node.source_name, node.name)) %}
+            {% endif %}
+        {% endfor %}
+        {% for source_name, entity_name in entities %}
+            {% set qualified = source_name ~ '__' ~ entity_name %}
             {% set files = run_query(
                 'select bronze_file from memory.bronze.batches'
                 ~ ' where source = ' ~ sql_string(source_name)
@@ -61,7 +70,7 @@
                     ~ ' hive_partitioning = true, union_by_name = true,'
                     ~ ' hive_types = {' ~ sql_string('ingestion_date') ~ ': date})' %}
             {% else %}
-                {% set schema_file = bronze_schema_file(root, source_name, entity_name) %}
+                {% set schema_file = bronze_schema_file(source_name, entity_name) %}
                 {% set relation_sql =
                     'select *, cast(null as date) as ingestion_date from read_parquet('
                     ~ sql_string(schema_file) ~ ')' %}
@@ -73,20 +82,7 @@
 {% endmacro %}
 
 
-{#- The typed empty schema of an entity: the loader's, else the one saaslake.build writes. -#}
-{% macro bronze_schema_file(root, source_name, entity_name) %}
-    {% set loader_file = root ~ '/_meta/schemas/' ~ source_name ~ '/' ~ entity_name ~ '.parquet' %}
-    {% set found = run_query('select count(*) from glob(' ~ sql_string(loader_file) ~ ')') %}
-    {% if found.columns[0].values()[0] > 0 %}
-        {{ return(loader_file) }}
-    {% endif %}
-    {% set build_file = root ~ '/warehouse/bronze_schemas/' ~ source_name ~ '/' ~ entity_name ~ '.parquet' %}
-    {% set found = run_query('select count(*) from glob(' ~ sql_string(build_file) ~ ')') %}
-    {% if found.columns[0].values()[0] == 0 %}
-        {{ exceptions.raise_compiler_error(
-            'no Bronze schema for ' ~ source_name ~ '/' ~ entity_name ~ ': neither '
-            ~ loader_file ~ ' nor ' ~ build_file ~ ' exists; run an ingest (or saaslake.build) first'
-        ) }}
-    {% endif %}
-    {{ return(build_file) }}
+{#- The typed empty schema of an entity (written by ingestion.schemas before every build). -#}
+{% macro bronze_schema_file(source_name, entity_name) %}
+    {{ return(env_var('LAKEHOUSE_DBT_EMPTY_SCHEMAS') ~ '/' ~ source_name ~ '/' ~ entity_name ~ '.parquet') }}
 {% endmacro %}

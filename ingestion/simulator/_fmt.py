@@ -26,13 +26,6 @@ def fixed_width(mat: np.ndarray) -> pa.StringArray:
     return pa.StringArray.from_buffers(n, pa.py_buffer(offsets), pa.py_buffer(mat))
 
 
-def _ascii_matrix(texts: list[str]) -> np.ndarray:
-    """Equal-width ASCII strings as a ``uint8`` matrix."""
-    raw = "".join(texts).encode("ascii")
-    width = len(texts[0]) if texts else 0
-    return np.frombuffer(raw, dtype=np.uint8).reshape(len(texts), width)
-
-
 @cache
 def _time_of_day_matrix() -> np.ndarray:
     """``HH:MM:SS`` for every second of a day, as an ``(86400, 8)`` matrix."""

@@ -23,7 +23,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date
 from pathlib import Path
 
 import numpy as np
@@ -43,10 +43,12 @@ from ingestion.simulator.accounts import (
 from ingestion.simulator.billing import PRIMARY, Billing, BillingSimulator
 from ingestion.simulator.events import EventBatch, EventGenerator, usage_spans
 from ingestion.simulator.writer import EPOCH, LandingWriter
+from lakecore.settings import SimulationDefaults
 
-DEFAULT_END = date(2025, 12, 31)
-DEFAULT_START = DEFAULT_END - timedelta(days=730)
-DEFAULT_DAILY_DAYS = 60
+_DEFAULTS = SimulationDefaults()
+DEFAULT_END = _DEFAULTS.end
+DEFAULT_START = _DEFAULTS.start
+DEFAULT_DAILY_DAYS = _DEFAULTS.daily_days
 
 
 def default_period() -> tuple[date, date]:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from saaslake.config import Settings
+from lakecore.settings import Settings
 
 KEEP = "warehouse/dbt_target"
 

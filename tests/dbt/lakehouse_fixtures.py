@@ -9,8 +9,8 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from saaslake.config import Settings
-from saaslake.warehouse import connect_readonly
+from lakecore.settings import Settings
+from transform.warehouse import connect_readonly
 
 GOLD_TABLES = (
     "fct_account_mrr_monthly",

@@ -27,12 +27,13 @@ from lakehouse_fixtures import (
     write_jsonl,
 )
 
+from analytics.summary import gold_summary
 from ingestion.loader import ingest
 from ingestion.simulator import simulate
-from saaslake.build import build
-from saaslake.config import Settings
-from saaslake.errors import BuildError
-from saaslake.warehouse import connect_readonly, gold_summary, read_publications
+from lakecore.errors import BuildError
+from lakecore.settings import Settings
+from transform.build import build
+from transform.warehouse import connect_readonly, read_publications
 
 pytestmark = pytest.mark.slow
 
@@ -227,8 +228,8 @@ def test_corrupt_catalog_is_moved_aside_and_rebuilt(lake: Settings) -> None:
 
 BUILD_SCRIPT = """
 import sys
-from saaslake.build import build
-from saaslake.config import Settings
+from transform.build import build
+from lakecore.settings import Settings
 build(Settings.from_env(root=sys.argv[1]), full_refresh=True, tests=False,
       progress=lambda line: print(line, flush=True))
 """

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from saaslake.config import Settings
+from lakecore.settings import Settings
 
 PROJECT = Path(__file__).resolve().parents[2]
 NOTEBOOKS = PROJECT / "notebooks"

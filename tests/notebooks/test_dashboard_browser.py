@@ -15,11 +15,11 @@ from pathlib import Path
 
 import pytest
 
-from saaslake import metrics
-from saaslake.config import Settings
-from saaslake.report import format_count, format_money
-from saaslake.warehouse import connect_readonly
+from analytics import metrics
+from analytics.report import format_count, format_money
+from lakecore.settings import Settings
 from tests.notebooks.conftest import NOTEBOOKS, PROJECT, VENV_BIN, free_port
+from transform.warehouse import connect_readonly
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu",

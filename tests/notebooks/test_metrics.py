@@ -1,4 +1,4 @@
-"""The metric layer (saaslake.metrics) against the dbt Gold tables and by hand."""
+"""The metric layer (analytics.metrics) against the dbt Gold tables and by hand."""
 
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ from typing import Any
 import duckdb
 import pytest
 
-from saaslake import metrics
-from saaslake.config import Settings
-from saaslake.warehouse import connect_readonly
+from analytics import metrics
+from lakecore.settings import Settings
+from transform.warehouse import connect_readonly
 
 GOLD_CHECKS = {
     "mrr_movements_monthly": (metrics.mrr_movements, "month_start"),
@@ -193,7 +193,7 @@ def test_the_connection_is_read_only(lakehouse: Settings) -> None:
 
 
 def test_queries_share_one_attached_connection_per_publication(lakehouse: Settings) -> None:
-    from saaslake import warehouse
+    from transform import warehouse
 
     with warehouse.shared_readonly(lakehouse) as first:
         first_total = first.execute("select count(*) from gold.dim_accounts").fetchone()

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from saaslake.config import Settings
+from lakecore.settings import Settings
 from tests.notebooks.conftest import NOTEBOOKS, PROJECT, VENV_BIN, notebooks, run_python
 
 NAMES = [p.stem for p in notebooks()]

@@ -5,8 +5,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from saaslake import metrics, report
-from saaslake.config import Settings
+from analytics import metrics, report
+from lakecore.settings import Settings
 
 
 def test_report_is_self_contained_and_shows_gold(lakehouse: Settings, tmp_path: Path) -> None:

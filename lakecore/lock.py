@@ -17,8 +17,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 
-from saaslake.config import Settings
-from saaslake.errors import PipelineLockedError
+from lakecore.errors import PipelineLockedError
+from lakecore.settings import Settings
 
 
 def _describe(holder: dict[str, object]) -> str:

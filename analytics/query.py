@@ -10,8 +10,6 @@ limited to the lakehouse root and the configuration is locked, so a query cannot
 from __future__ import annotations
 
 import csv
-import importlib
-import importlib.util
 import io
 import json
 from collections.abc import Sequence
@@ -24,8 +22,10 @@ import pyarrow as pa
 
 from ingestion.contract import ENTITIES
 from ingestion.manifest import Manifest
-from saaslake.config import Settings, connect_duckdb, sql_literal
-from saaslake.errors import QueryError
+from lakecore.duck import connect_duckdb
+from lakecore.errors import QueryError
+from lakecore.settings import Settings, sql_literal
+from transform.warehouse import attach_readonly
 
 ALLOWED_STATEMENTS = {"SELECT", "EXPLAIN"}
 FORMATS = ("table", "csv", "json")
@@ -48,7 +48,7 @@ def open_readonly(settings: Settings, *, with_warehouse: bool = True) -> duckdb.
     con.execute("create schema bronze; create schema quarantine; create schema meta")
     for ent in ENTITIES.values():
         files = [str(settings.root / p) for p in manifest.bronze_files(ent.source, ent.name)]
-        empty = settings.meta / "schemas" / ent.source / f"{ent.name}.parquet"
+        empty = settings.empty_schema_path(ent.source, ent.name)
         if files:
             scan = _parquet_scan(files)
         elif empty.exists():
@@ -69,20 +69,11 @@ def open_readonly(settings: Settings, *, with_warehouse: bool = True) -> duckdb.
     _create_table(con, "meta.batches", [asdict(b) for b in batches])
     _create_table(con, "meta.rejected_files", manifest.rejected())
     if with_warehouse:
-        _attach_warehouse(con, settings)
+        attach_readonly(con, settings)
     con.execute(f"set allowed_directories = [{sql_literal(str(settings.root) + '/')}]")
     con.execute("set enable_external_access = false")
     con.execute("set lock_configuration = true")
     return con
-
-
-def _attach_warehouse(con: duckdb.DuckDBPyConnection, settings: Settings) -> None:
-    if importlib.util.find_spec("saaslake.warehouse") is None:
-        return
-    warehouse = importlib.import_module("saaslake.warehouse")
-    attach = getattr(warehouse, "attach_readonly", None)
-    if attach is not None:
-        attach(con, settings)
 
 
 def _create_table(con: duckdb.DuckDBPyConnection, name: str, rows: list[dict[str, object]]

@@ -74,15 +74,6 @@ class StorageError(LakehouseError):
         self.cause = cause
 
 
-class CorruptFileError(LakehouseError):
-    """A committed file no longer matches its recorded checksum or cannot be read."""
-
-    def __init__(self, path: str | Path, reason: str) -> None:
-        super().__init__(f"corrupt file {path}: {reason}")
-        self.path = str(path)
-        self.reason = reason
-
-
 class QueryError(UserInputError):
     """An ad-hoc query failed (syntax, unknown table, or an attempt to write)."""
 

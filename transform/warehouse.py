@@ -2,7 +2,7 @@
 
 Silver and Gold are two DuckLake catalogs, each a SQLite file under ``warehouse/`` whose
 Parquet data lives under ``silver/`` and ``gold/`` of the data root
-(``docs/decisions/0005-ducklake-silver-gold.md``). dbt writes them (``saaslake.build``);
+(``docs/decisions/0005-ducklake-silver-gold.md``). dbt writes them (``transform.build``);
 everybody else reads them through this module.
 
 A reader never sees half a build: a successful build records the catalogs' snapshot ids
@@ -20,88 +20,21 @@ from __future__ import annotations
 
 import json
 import os
-import sqlite3
 import threading
 from collections.abc import Iterator
-from contextlib import closing, contextmanager
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from datetime import UTC, date, datetime
-from pathlib import Path
-from typing import Any
 
 import duckdb
-import duckdb_extensions  # installs extensions from their wheels, without network
 
-from saaslake.config import Settings, connect_duckdb, sql_literal
-from saaslake.errors import LakehouseError
-
-#: Extensions Silver and Gold need, installed from their wheels (never downloaded).
-EXTENSIONS = ("ducklake", "sqlite")
-#: The layers, in build order; each is one DuckLake catalog (schema ``main``).
-LAYERS = ("silver", "gold")
-#: The Gold tables of METRICS.md, in the order a summary shows them.
-GOLD_METRIC_TABLES = (
-    "fct_account_mrr_monthly",
-    "mrr_movements_monthly",
-    "saas_kpis_monthly",
-    "cohort_retention",
-)
+from lakecore.duck import connect_duckdb, load_extensions
+from lakecore.errors import LakehouseError
+from lakecore.settings import LAYERS, Settings
 
 
 class WarehouseNotBuiltError(LakehouseError):
     """Silver/Gold were asked for before any successful build published them."""
-
-
-def catalog_path(settings: Settings, layer: str) -> Path:
-    """The SQLite DuckLake catalog of ``silver`` or ``gold``."""
-    if layer not in LAYERS:
-        raise ValueError(f"unknown layer {layer!r}; known: {', '.join(LAYERS)}")
-    return settings.warehouse / f"{layer}.sqlite"
-
-
-def data_path(settings: Settings, layer: str) -> Path:
-    """Where a layer's Parquet files live (``$LAKEHOUSE_ROOT/silver/`` or ``.../gold/``)."""
-    return settings.silver if layer == "silver" else settings.gold
-
-
-def published_path(settings: Settings) -> Path:
-    return settings.warehouse / "published.json"
-
-
-# Extensions ----------------------------------------------------------------------------
-def install_extensions(settings: Settings) -> Path:
-    """Install the DuckDB extensions Silver/Gold need from their wheels (idempotent).
-
-    Returns:
-        The extension directory (``Settings.extensions_dir``), to pass as DuckDB's
-        ``extension_directory``.
-    """
-    settings.extensions_dir.mkdir(parents=True, exist_ok=True)
-    con = duckdb.connect(config={
-        "extension_directory": str(settings.extensions_dir),
-        "autoinstall_known_extensions": False,
-        "autoload_known_extensions": False,
-    })
-    try:
-        installed = {
-            name for (name,) in con.execute(
-                "select extension_name from duckdb_extensions() where installed"
-            ).fetchall()
-        }
-        for name in EXTENSIONS:
-            if name not in installed:
-                duckdb_extensions.import_extension(name, con=con)
-    finally:
-        con.close()
-    return settings.extensions_dir
-
-
-def load_extensions(con: duckdb.DuckDBPyConnection, settings: Settings) -> None:
-    """Load ducklake and sqlite into ``con`` from the project's extension directory."""
-    install_extensions(settings)
-    con.execute(f"set extension_directory = {sql_literal(str(settings.extensions_dir))}")
-    for name in EXTENSIONS:
-        con.execute(f"load {name}")
 
 
 # Publication ---------------------------------------------------------------------------
@@ -117,7 +50,7 @@ class Publication:
 
 def read_publications(settings: Settings) -> list[Publication]:
     """Every publication, oldest first (empty before the first successful build)."""
-    path = published_path(settings)
+    path = settings.published_path
     if not path.exists():
         return []
     try:
@@ -135,15 +68,19 @@ def publish(settings: Settings, *, silver_snapshot: int, gold_snapshot: int,
     """Make the given snapshots the Silver/Gold every reader sees (atomic rename)."""
     entry = Publication(silver_snapshot, gold_snapshot, as_of_date,
                         datetime.now(UTC).isoformat(timespec="seconds"))
-    history = [*read_publications(settings), entry]
-    path = published_path(settings)
+    _write_record(settings, [*read_publications(settings), entry])
+    return entry
+
+
+def _write_record(settings: Settings, publications: list[Publication]) -> None:
+    """Replace the publication record atomically: temporary file, fsync, rename."""
+    path = settings.published_path
     tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps({"current": asdict(entry),
-                               "history": [asdict(p) for p in history]}, indent=1))
+    tmp.write_text(json.dumps({"current": asdict(publications[-1]),
+                               "history": [asdict(p) for p in publications]}, indent=1))
     with tmp.open("rb") as handle:
         os.fsync(handle.fileno())
     tmp.replace(path)
-    return entry
 
 
 def trim_publications(settings: Settings, keep: int) -> list[Publication]:
@@ -151,17 +88,13 @@ def trim_publications(settings: Settings, keep: int) -> list[Publication]:
     publications = read_publications(settings)[-keep:]
     if not publications:
         return []
-    path = published_path(settings)
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps({"current": asdict(publications[-1]),
-                               "history": [asdict(p) for p in publications]}, indent=1))
-    tmp.replace(path)
+    _write_record(settings, publications)
     return publications
 
 
 def reset_publications(settings: Settings) -> None:
     """Forget every publication (the catalogs they point into were replaced)."""
-    published_path(settings).unlink(missing_ok=True)
+    settings.published_path.unlink(missing_ok=True)
 
 
 def current_publication(settings: Settings, as_of: date | None = None) -> Publication:
@@ -204,14 +137,8 @@ def attach_readonly(con: duckdb.DuckDBPyConnection, settings: Settings, *,
         publication = None
     load_extensions(con, settings)
     for layer in LAYERS:
-        options = ["read_only", "override_data_path true",
-                   f"data_path {sql_literal(str(data_path(settings, layer)) + '/')}"]
-        if publication is not None:
-            options.append(f"snapshot_version {int(getattr(publication, f'{layer}_snapshot'))}")
-        con.execute(
-            f"attach {sql_literal('ducklake:sqlite:' + str(catalog_path(settings, layer)))} "
-            f"as {layer} ({', '.join(options)})"
-        )
+        snapshot = None if publication is None else int(getattr(publication, f"{layer}_snapshot"))
+        con.execute(settings.ducklake_attach(layer, snapshot=snapshot))
     return publication
 
 
@@ -293,49 +220,3 @@ def table_row_counts(con: duckdb.DuckDBPyConnection, layer: str) -> dict[str, in
         "and schema_name = 'main' order by table_name", [layer]).fetchall()]
     return {name: con.execute(f'select count(*) from {layer}.main."{name}"').fetchone()[0]
             for name in tables}
-
-
-def gold_summary(settings: Settings) -> dict[str, Any]:
-    """The headline of the last published build, for the end of ``make full-pipeline``.
-
-    Returns:
-        ``as_of_date``, ``month_start`` (latest month), ``mrr_usd``, ``arr_usd``,
-        ``paying_customers``, ``nrr_12m`` and ``rows`` (rows per layer: bronze, silver,
-        gold).
-    """
-    with connect_readonly(settings) as con:
-        publication = current_publication(settings)
-        latest = con.execute(
-            "select month_start, mrr_usd, arr_usd, paying_customers, nrr_12m "
-            "from gold.saas_kpis_monthly order by month_start desc limit 1"
-        ).fetchone()
-        silver_rows = sum(table_row_counts(con, "silver").values())
-        gold_rows = sum(table_row_counts(con, "gold").values())
-    bronze_rows = 0
-    if settings.manifest_path.exists():
-        with closing(sqlite3.connect(f"file:{settings.manifest_path}?mode=ro", uri=True)) as db:
-            bronze_rows = db.execute("select coalesce(sum(landed_rows), 0) from batches"
-                                     ).fetchone()[0]
-    month_start, mrr, arr, customers, nrr = latest or (None, None, None, None, None)
-    return {
-        "as_of_date": publication.as_of_date,
-        "month_start": month_start.isoformat() if month_start else None,
-        "mrr_usd": mrr,
-        "arr_usd": arr,
-        "paying_customers": customers,
-        "nrr_12m": nrr,
-        "rows": {"bronze": bronze_rows, "silver": silver_rows, "gold": gold_rows},
-    }
-
-
-def format_summary(summary: dict[str, Any]) -> str:
-    """The summary as a few human lines."""
-    nrr = summary["nrr_12m"]
-    rows = summary["rows"]
-    return "\n".join([
-        f"Gold as of {summary['as_of_date']} (month {summary['month_start']}):",
-        f"  MRR ${summary['mrr_usd'] or 0:,.2f}   ARR ${summary['arr_usd'] or 0:,.2f}   "
-        f"paying customers {summary['paying_customers'] or 0:,}   "
-        f"NRR 12m {'n/a' if nrr is None else f'{nrr:.1%}'}",
-        f"  rows: bronze {rows['bronze']:,}  silver {rows['silver']:,}  gold {rows['gold']:,}",
-    ])

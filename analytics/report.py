@@ -2,12 +2,12 @@
 
 The charts are built here (not in the notebook) so that the live dashboard
 (``notebooks/03_revenue_dashboard.py``) and the static report show the same pictures
-from the same metric layer (``saaslake.metrics``).
+from the same metric layer (``analytics.metrics``).
 
 ``write_report(settings)`` renders every chart with vl-convert to SVG and PNG and writes
 a self-contained ``index.html`` (the SVGs inline, no JavaScript, nothing from a CDN)
 under ``$LAKEHOUSE_ROOT/reports/<as-of date>/``: it opens without network, in any
-browser, and can be mailed. ``python -m saaslake.report`` does the same from a shell
+browser, and can be mailed. ``python -m analytics.report`` does the same from a shell
 (``make report``).
 """
 
@@ -28,9 +28,7 @@ import pandas as pd
 import pyarrow as pa
 import vl_convert as vlc
 
-from saaslake.config import Settings
-from saaslake.errors import LakehouseError
-from saaslake.metrics import (
+from analytics.metrics import (
     DIMENSIONS,
     MOVEMENTS,
     DashboardData,
@@ -38,6 +36,8 @@ from saaslake.metrics import (
     fetch_dashboard,
     money_as_float,
 )
+from lakecore.errors import LakehouseError
+from lakecore.settings import Settings
 
 #: Colours of the movements, shared by every chart that shows them.
 MOVEMENT_COLORS = {
@@ -135,7 +135,7 @@ def waterfall_frame(movements: pa.Table, month: date | None = None) -> pd.DataFr
     """Opening, the five movements and closing of one month as floating bars.
 
     Args:
-        movements: ``saaslake.metrics.mrr_movements`` rows.
+        movements: ``analytics.metrics.mrr_movements`` rows.
         month: The month (first day); the last month when None or not present.
     """
     rows = movements.to_pylist()
@@ -389,7 +389,7 @@ def write_report(settings: Settings, filters: MetricFilters | None = None, *,
         formats: Which chart files to write beside the HTML (``svg``, ``png``).
 
     Raises:
-        saaslake.warehouse.WarehouseNotBuiltError: Nothing was built yet.
+        transform.warehouse.WarehouseNotBuiltError: Nothing was built yet.
     """
     data = fetch_dashboard(settings, filters)
     latest = data.latest()
@@ -414,8 +414,8 @@ def write_report(settings: Settings, filters: MetricFilters | None = None, *,
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m saaslake.report [--segment smb ...]``: write the offline report."""
-    parser = argparse.ArgumentParser(prog="python -m saaslake.report",
+    """``python -m analytics.report [--segment smb ...]``: write the offline report."""
+    parser = argparse.ArgumentParser(prog="python -m analytics.report",
                                      description=__doc__.splitlines()[0])
     for name in DIMENSIONS:
         parser.add_argument(f"--{name.replace('_', '-')}", action="append", default=[],

@@ -28,9 +28,9 @@ shown (and, for cohort retention, the cohorts and months shown); metrics that lo
 Connections
 -----------
 ``open_metrics(settings)`` is a context manager: a read-only DuckDB connection on the
-last *published* build (``saaslake.warehouse.shared_readonly``), wrapped for Ibis,
+last *published* build (``transform.warehouse.shared_readonly``), wrapped for Ibis,
 closed on exit. The ``fetch_*`` functions take one cursor per call from a connection the
-process shares per published build (``saaslake.warehouse.shared_readonly``), so only the
+process shares per published build (``transform.warehouse.shared_readonly``), so only the
 first call after a build pays for attaching the catalogs.
 """
 
@@ -47,9 +47,9 @@ import ibis
 import ibis.expr.types as ir
 import pyarrow as pa
 
-from saaslake.config import Settings
-from saaslake.errors import UserInputError
-from saaslake.warehouse import shared_readonly
+from lakecore.errors import UserInputError
+from lakecore.settings import Settings
+from transform.warehouse import shared_readonly
 
 #: Filterable dimensions: name -> the Gold column it comes from. The only identifiers a
 #: filter can name; anything else is refused.
@@ -150,11 +150,11 @@ def open_metrics(settings: Settings) -> Iterator[ibis.BaseBackend]:
     """An Ibis backend over the last published Silver/Gold (read-only).
 
     It runs on a cursor of the process's shared connection for the current publication
-    (``saaslake.warehouse.shared_readonly``), closed on exit: attaching the catalogs once
+    (``transform.warehouse.shared_readonly``), closed on exit: attaching the catalogs once
     per publication instead of once per query keeps a filter change fast.
 
     Raises:
-        saaslake.warehouse.WarehouseNotBuiltError: Nothing was built yet.
+        transform.warehouse.WarehouseNotBuiltError: Nothing was built yet.
     """
     with shared_readonly(settings) as con:
         yield ibis.duckdb.from_connection(con)
@@ -455,11 +455,6 @@ def fetch_filter_options(settings: Settings) -> FilterOptions:
             distinct = attributes.filter(column.notnull()).select(column).distinct()
             values[name] = sorted(distinct.to_pyarrow().column(0).to_pylist())
     return FilterOptions(bounds["first"], bounds["last"], values)
-
-
-def as_rows(table: pa.Table) -> list[dict[str, Any]]:
-    """Rows as dictionaries (decimals stay ``Decimal``), for tests and tables."""
-    return table.to_pylist()
 
 
 def money_as_float(table: pa.Table, columns: Sequence[str] | None = None) -> pa.Table:

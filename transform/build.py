@@ -1,0 +1,185 @@
+"""Build Silver and Gold from Bronze: ``dbt build`` in-process, then publish.
+
+``build(settings)`` runs the dbt project in ``dbt/`` (``transform.dbt_runner``), streams
+one progress line per model and test, and returns a summary. When a model errors or a data
+test finds rows, it raises ``BuildError`` naming every failure and showing the offending
+rows; Gold stays what the last successful build published (``transform.warehouse``). On
+success it publishes the new catalog snapshots atomically and expires old ones
+(``transform.catalogs``).
+"""
+
+from __future__ import annotations
+
+import time
+from contextlib import nullcontext
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ingestion.schemas import write_empty_schemas
+from lakecore.duck import install_extensions
+from lakecore.errors import BuildError
+from lakecore.lock import pipeline_lock
+from lakecore.settings import DBT_PROJECT_DIR, Settings
+from transform import catalogs, warehouse
+from transform.dbt_runner import (
+    Failure,
+    Progress,
+    collect,
+    dbt_environment,
+    invoke,
+    release_connection,
+)
+
+
+@dataclass
+class BuildResult:
+    """What a build did."""
+
+    models: int = 0
+    tests: int = 0
+    unit_tests: int = 0
+    skipped: int = 0
+    failures: list[Failure] = field(default_factory=list)
+    warnings: list[Failure] = field(default_factory=list)
+    seconds: float = 0.0
+    full_refresh: bool = False
+    publication: warehouse.Publication | None = None
+    command: str = "build"
+
+    @property
+    def success(self) -> bool:
+        """True when no model or test failed."""
+        return not self.failures
+
+    def summary(self) -> str:
+        """Counts, timing, the publication and every failure, as lines."""
+        head = (f"dbt {self.command}: {self.models} models, {self.tests} data tests, "
+                f"{self.unit_tests} unit tests, {len(self.failures)} failures, "
+                f"{len(self.warnings)} warnings, {self.skipped} skipped "
+                f"in {self.seconds:.1f}s")
+        lines = [head]
+        if self.publication is not None:
+            lines.append(f"published Gold as of {self.publication.as_of_date} "
+                         f"(silver snapshot {self.publication.silver_snapshot}, "
+                         f"gold snapshot {self.publication.gold_snapshot})")
+        lines += [f.describe() for f in self.failures + self.warnings]
+        return "\n".join(lines)
+
+
+def build(
+    settings: Settings,
+    *,
+    select: str | None = None,
+    full_refresh: bool = False,
+    progress: Progress | None = None,
+    take_lock: bool = True,
+    tests: bool = True,
+    models: bool = True,
+) -> BuildResult:
+    """Run ``dbt build`` for Silver and Gold and publish the result.
+
+    Args:
+        settings: The lakehouse to build.
+        select: A dbt selection (``--select``); everything when None. A selective build
+            publishes too: the models it did not select keep their previous data.
+        full_refresh: Rebuild incremental models from all of Bronze.
+        progress: Called with one line per model, test and step.
+        take_lock: False when the caller already holds the pipeline lock.
+        tests: False to build the models only (no data or unit tests): faster, for
+            benchmarks and pipeline tests that check the tests elsewhere.
+        models: False to run only the data and unit tests against the models already
+            built (nothing is written or published).
+
+    Returns:
+        Counts, timing and the publication.
+
+    Raises:
+        BuildError: A model failed or a test found bad rows (the message lists them).
+        PipelineLockedError: Another pipeline run holds the lock.
+    """
+    say = progress or (lambda _line: None)
+    lock = pipeline_lock(settings, "build") if take_lock else nullcontext()
+    with lock:
+        return _build(settings, select=select, full_refresh=full_refresh, say=say,
+                      tests=tests, models=models)
+
+
+def _build(settings: Settings, *, select: str | None, full_refresh: bool,
+           say: Progress, tests: bool, models: bool) -> BuildResult:
+    if not (tests or models):
+        raise ValueError("nothing to do: both models and tests are off")
+    started = time.perf_counter()
+    settings.ensure_dirs()
+    for path in (settings.warehouse, settings.silver, settings.gold, settings.duckdb_temp):
+        path.mkdir(parents=True, exist_ok=True)
+    install_extensions(settings)
+    write_empty_schemas(settings)
+    if catalogs.recover_catalogs(settings, say):
+        full_refresh = True
+    catalogs.prepare_catalogs(settings)
+
+    # Tests only: `dbt test` (in `dbt build`, unit tests run only with their model).
+    args = ["build" if models else "test", "--project-dir", str(DBT_PROJECT_DIR),
+            "--profiles-dir", str(DBT_PROJECT_DIR),
+            "--target-path", str(settings.warehouse / "dbt_target"),
+            "--log-path", str(settings.warehouse / "dbt_logs"),
+            "--log-level", "none",
+            "--log-level-file", settings.dbt_log_level]
+    if select:
+        args += ["--select", select]
+    if full_refresh and models:
+        args.append("--full-refresh")
+    if not tests:
+        args += ["--exclude-resource-type", "test", "--exclude-resource-type", "unit_test"]
+
+    result = BuildResult(full_refresh=full_refresh and models, command=args[0])
+    say(f"dbt {args[0]}{' --full-refresh' if full_refresh else ''}"
+        f"{f' --select {select}' if select else ''}")
+    with dbt_environment(settings):
+        try:
+            counted = collect(invoke(args, say))
+        finally:
+            release_connection()
+    result.models, result.tests = counted.models, counted.tests
+    result.unit_tests, result.skipped = counted.unit_tests, counted.skipped
+    result.failures, result.warnings = counted.failures, counted.warnings
+    result.seconds = time.perf_counter() - started
+    if result.failures:
+        raise BuildError(
+            "build failed; Gold still shows the last successful build\n" + result.summary()
+        )
+    if models:
+        silver, gold, as_of = catalogs.latest_snapshots(settings)
+        result.publication = warehouse.publish(settings, silver_snapshot=silver,
+                                               gold_snapshot=gold, as_of_date=as_of)
+        catalogs.expire_old_builds(settings, keep=catalogs.KEEP_PUBLICATIONS, say=say)
+    result.seconds = time.perf_counter() - started
+    say(result.summary())
+    return result
+
+
+def generate_docs(settings: Settings, *, progress: Progress | None = None) -> Path:
+    """Generate the dbt documentation as one offline HTML file and return its path.
+
+    Uses the catalogs of the last build (run ``build`` first for column types).
+    """
+    say = progress or (lambda _line: None)
+    for path in (settings.warehouse, settings.duckdb_temp):
+        path.mkdir(parents=True, exist_ok=True)
+    install_extensions(settings)
+    write_empty_schemas(settings)
+    catalogs.prepare_catalogs(settings)
+    target = settings.warehouse / "dbt_target"
+    args = ["docs", "generate", "--static", "--project-dir", str(DBT_PROJECT_DIR),
+            "--profiles-dir", str(DBT_PROJECT_DIR), "--target-path", str(target),
+            "--log-path", str(settings.warehouse / "dbt_logs"), "--log-level", "none"]
+    with dbt_environment(settings):
+        try:
+            outcome = invoke(args, say)
+        finally:
+            release_connection()
+    if not outcome.success:
+        raise BuildError(f"dbt docs generate failed: {outcome.exception}")
+    page = target / "static_index.html"
+    say(f"dbt docs: {page}")
+    return page

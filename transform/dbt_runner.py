@@ -1,0 +1,185 @@
+"""Run the dbt project in ``dbt/`` in-process and read what it did.
+
+``dbt_environment`` hands the profile and the macros every path they need, taken from
+``Settings`` (the profile derives nothing itself); ``invoke`` runs a dbt command through
+``dbtRunner`` and streams one progress line per model and test; ``collect`` turns dbt's
+results into counts and failures (with the first offending rows of a failing test);
+``release_connection`` closes dbt-duckdb's process-wide database afterwards.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import duckdb
+
+from lakecore.errors import BuildError
+from lakecore.settings import Settings
+
+Progress = Callable[[str], None]
+
+#: dbt events turned into progress lines.
+_PROGRESS_EVENTS = {"LogModelResult", "LogTestResult", "LogNodeResult", "LogHookEndLine",
+                    "LogSnapshotResult", "LogStartLine"}
+#: How many offending rows a failure shows.
+FAILURE_ROWS = 10
+
+
+@dataclass(frozen=True)
+class Failure:
+    """One model or test that did not pass."""
+
+    name: str
+    resource_type: str
+    status: str
+    message: str
+    rows: list[dict[str, Any]] = field(default_factory=list)
+
+    def describe(self) -> str:
+        """The failure and its offending rows, one per line."""
+        lines = [f"{self.resource_type} {self.name}: {self.status}: {self.message}"]
+        lines += [f"    {row}" for row in self.rows]
+        return "\n".join(lines)
+
+
+@dataclass
+class DbtOutcome:
+    """What one dbt invocation ran and which nodes did not pass."""
+
+    models: int = 0
+    tests: int = 0
+    unit_tests: int = 0
+    skipped: int = 0
+    failures: list[Failure] = field(default_factory=list)
+    warnings: list[Failure] = field(default_factory=list)
+
+
+def profile_environment(settings: Settings) -> dict[str, str]:
+    """The variables ``dbt/profiles.yml`` and ``dbt/macros`` read, all from ``Settings``."""
+    return {
+        "LAKEHOUSE_DBT_ROOT": str(settings.root),
+        "LAKEHOUSE_DBT_MANIFEST": str(settings.manifest_path),
+        "LAKEHOUSE_DBT_EMPTY_SCHEMAS": str(settings.empty_schemas),
+        "LAKEHOUSE_DBT_EXTENSIONS": str(settings.extensions_dir),
+        "LAKEHOUSE_DBT_TEMP": str(settings.duckdb_temp),
+        "LAKEHOUSE_DBT_MEMORY_LIMIT": settings.memory_limit,
+        "LAKEHOUSE_DBT_THREADS": str(settings.threads),
+        "LAKEHOUSE_DBT_SILVER_CATALOG": f"ducklake:sqlite:{settings.catalog_path('silver')}",
+        "LAKEHOUSE_DBT_SILVER_DATA": f"{settings.layer_data_path('silver')}/",
+        "LAKEHOUSE_DBT_GOLD_CATALOG": f"ducklake:sqlite:{settings.catalog_path('gold')}",
+        "LAKEHOUSE_DBT_GOLD_DATA": f"{settings.layer_data_path('gold')}/",
+        "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
+    }
+
+
+@contextmanager
+def dbt_environment(settings: Settings) -> Iterator[None]:
+    """Set the environment the profile reads (``profile_environment``), restore it after."""
+    values = profile_environment(settings)
+    saved = {key: os.environ.get(key) for key in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+def invoke(args: list[str], say: Progress) -> Any:
+    """Run one dbt command in-process, streaming progress lines to ``say``.
+
+    Raises:
+        BuildError: dbt could not run at all (a broken project or profile).
+    """
+    from dbt.cli.main import dbtRunner  # noqa: PLC0415 - importing dbt costs ~1 s; only here
+
+    def on_event(event: Any) -> None:
+        name = event.info.name
+        if name in _PROGRESS_EVENTS and event.info.msg:
+            say(str(event.info.msg).strip())
+
+    outcome = dbtRunner(callbacks=[on_event]).invoke(args)
+    if outcome.exception is not None and outcome.result is None:
+        raise BuildError(f"dbt could not run: {outcome.exception}")
+    return outcome
+
+
+def collect(outcome: Any) -> DbtOutcome:
+    """Count models and tests of a dbt result and gather every failure and warning."""
+    result = DbtOutcome()
+    run = outcome.result
+    if outcome.exception is not None and not getattr(run, "results", None):
+        result.failures.append(Failure("dbt", "project", "error", str(outcome.exception)))
+        return result
+    for item in getattr(run, "results", []) or []:
+        node = item.node
+        kind = node.resource_type.value if hasattr(node.resource_type, "value") else str(
+            node.resource_type)
+        status = str(getattr(item.status, "value", item.status))
+        if kind == "model":
+            result.models += 1
+        elif kind == "test":
+            result.tests += 1
+        elif kind == "unit_test":
+            result.unit_tests += 1
+        if status == "skipped":
+            result.skipped += 1
+        elif status in ("error", "fail", "warn"):
+            rows = _failing_rows(node) if kind == "test" else []
+            failure = Failure(node.name, kind, status, (item.message or "").strip(), rows)
+            (result.warnings if status == "warn" else result.failures).append(failure)
+    if not outcome.success and not result.failures:
+        message = str(outcome.exception or "dbt reported failure without a failing node")
+        result.failures.append(Failure("dbt", "project", "error", message))
+    return result
+
+
+def _dbt_cursor() -> duckdb.DuckDBPyConnection | None:
+    """A cursor on dbt-duckdb's still-open database (Bronze views included)."""
+    from dbt.adapters.duckdb.connections import (  # noqa: PLC0415 - loaded with dbt
+        DuckDBConnectionManager,
+    )
+
+    # dbt-duckdb keeps one process-wide environment (the in-memory DuckDB) in _ENV.
+    env = DuckDBConnectionManager._ENV
+    conn = getattr(env, "conn", None)
+    return conn.cursor() if conn is not None else None
+
+
+def _failing_rows(node: Any) -> list[dict[str, Any]]:
+    """The first rows a failed data test returned, run again on dbt's connection."""
+    sql = getattr(node, "compiled_code", None)
+    if not sql:
+        return []
+    try:
+        cursor = _dbt_cursor()
+        if cursor is None:
+            return []
+        with cursor:
+            relation = cursor.sql(f"select * from ({sql}) as failing limit {FAILURE_ROWS}")
+            names = relation.columns
+            return [dict(zip(names, row, strict=True)) for row in relation.fetchall()]
+    except duckdb.Error as exc:
+        return [{"could_not_fetch_rows": str(exc).splitlines()[0]}]
+
+
+def release_connection() -> None:
+    """Close dbt-duckdb's process-wide database so other processes can use the files."""
+    from dbt.adapters.duckdb.connections import (  # noqa: PLC0415 - loaded with dbt
+        DuckDBConnectionManager,
+    )
+
+    with DuckDBConnectionManager._LOCK:
+        env = DuckDBConnectionManager._ENV
+        if env is not None:
+            try:
+                env.close()
+            finally:
+                DuckDBConnectionManager.close_all_connections()
