@@ -8,8 +8,12 @@ RUN pip install --no-cache-dir uv==0.13.9
 WORKDIR /app
 COPY pyproject.toml uv.lock README.md ./
 RUN uv sync --locked --no-install-project --no-dev
-COPY saaslake ./saaslake
+# The library's five layers (ADR 0012), then the dbt project and the notebooks.
+COPY lakecore ./lakecore
 COPY ingestion ./ingestion
+COPY transform ./transform
+COPY analytics ./analytics
+COPY saaslake ./saaslake
 COPY dbt ./dbt
 COPY notebooks ./notebooks
 RUN uv sync --locked --no-dev
