@@ -6,23 +6,11 @@ app = marimo.App(width="medium", app_title="Start here")
 with app.setup:
     import marimo as mo
 
+    from analytics.summary import format_summary, gold_summary
+    from lakecore.errors import LakehouseError
+    from lakecore.settings import Settings
     from saaslake import pipeline
-    from saaslake.config import Settings
-    from saaslake.errors import LakehouseError
-    from saaslake.warehouse import format_summary, gold_summary
-
-
-@app.function
-def live_log(title: str):
-    """A progress callback that shows the last lines of a running step in the cell."""
-    lines: list[str] = []
-
-    def say(line: str) -> None:
-        lines.append(str(line))
-        mo.output.replace(mo.vstack([mo.md(f"**{title}** (running)"),
-                                     mo.plain_text("\n".join(lines[-25:]))]))
-
-    return say
+    from saaslake.notebook import live_log
 
 
 @app.cell

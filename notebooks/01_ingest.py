@@ -8,24 +8,13 @@ with app.setup:
 
     import marimo as mo
 
+    from analytics.query import run_query
+    from ingestion.bronze_layout import partition_layout
     from ingestion.loader import ingest
     from ingestion.simulator import DEFAULT_DAILY_DAYS, DEFAULT_END, DEFAULT_START, simulate
-    from saaslake.config import Settings
-    from saaslake.errors import LakehouseError
-    from saaslake.query import run_query
-
-
-@app.function
-def live_log(title: str):
-    """A progress callback that shows the last lines of a running step in the cell."""
-    lines: list[str] = []
-
-    def say(line: str) -> None:
-        lines.append(str(line))
-        mo.output.replace(mo.vstack([mo.md(f"**{title}** (running)"),
-                                     mo.plain_text("\n".join(lines[-25:]))]))
-
-    return say
+    from lakecore.errors import LakehouseError
+    from lakecore.settings import Settings
+    from saaslake.notebook import live_log
 
 
 @app.function
@@ -121,18 +110,9 @@ def _(ingest_runs, settings):
 @app.cell
 def _(ingest_runs, settings):
     _ = ingest_runs
-    _bronze = settings.bronze
-    _layout = []
-    if _bronze.exists():
-        for _folder in sorted(p for p in _bronze.glob("*/*/ingestion_date=*") if p.is_dir()):
-            _files = list(_folder.glob("*.parquet"))
-            _layout.append({
-                "folder": str(_folder.relative_to(settings.root)),
-                "files": len(_files),
-                "bytes": sum(f.stat().st_size for f in _files),
-            })
+    _layout = [p.as_row() for p in partition_layout(settings)]
     mo.vstack([
-        mo.md(f"## Partition layout on disk (`{_bronze}`)"),
+        mo.md(f"## Partition layout on disk (`{settings.bronze}`)"),
         mo.ui.table(_layout, selection=None, page_size=10) if _layout
         else mo.md("_No Bronze partitions yet._"),
     ])

@@ -8,9 +8,10 @@ with app.setup:
 
     import marimo as mo
 
-    from saaslake import metrics, report
-    from saaslake.config import Settings
-    from saaslake.errors import LakehouseError
+    from analytics import metrics, report
+    from lakecore.errors import LakehouseError
+    from lakecore.settings import Settings
+    from saaslake.notebook import dimension_label
 
     ALL = "(all)"
 
@@ -27,7 +28,7 @@ def _():
     # Revenue dashboard
 
     MRR, customers, churn and retention from the last **published** Gold build
-    (`saaslake.metrics` over `gold.fct_account_mrr_monthly`). Filters select
+    (`analytics.metrics` over `gold.fct_account_mrr_monthly`). Filters select
     accounts; click bars in *MRR by segment* to filter everything below, click a
     month in *MRR by month* to see its bridge. Read-only: a pipeline run never
     blocks this page and this page never sees a half-built Gold.
@@ -63,32 +64,25 @@ def _(options):
         value=(options.first_month, options.last_month) if options else None,
         label="Months",
     )
-    segment = mo.ui.dropdown([ALL, *_values.get("segment", [])], value=ALL, label="Segment")
-    country = mo.ui.dropdown([ALL, *_values.get("country", [])], value=ALL, label="Country")
-    tier = mo.ui.dropdown([ALL, *_values.get("tier", [])], value=ALL, label="Tier")
-    interval = mo.ui.dropdown([ALL, *_values.get("billing_interval", [])], value=ALL,
-                              label="Billing interval")
-    currency = mo.ui.dropdown([ALL, *_values.get("currency", [])], value=ALL,
-                              label="Currency")
-    return country, currency, interval, months, segment, tier
+    dimensions = mo.ui.dictionary({
+        name: mo.ui.dropdown([ALL, *_values.get(name, [])], value=ALL,
+                             label=dimension_label(name))
+        for name in metrics.DIMENSIONS
+    })
+    return dimensions, months
 
 
 @app.cell
-def _(country, currency, interval, months, options, segment, tier):
-    mo.hstack([months, segment, country, tier, interval, currency],
-              justify="start", wrap=True) if options else None
+def _(dimensions, months, options):
+    mo.hstack([months, *dimensions.values()], justify="start", wrap=True) if options else None
 
 
 @app.cell
-def _(country, currency, interval, months, options, segment, tier):
+def _(dimensions, months, options):
     base_filters = metrics.MetricFilters(
         start=months.value[0] if options else None,
         end=months.value[1] if options else None,
-        segment=chosen(segment.value),
-        country=chosen(country.value),
-        tier=chosen(tier.value),
-        billing_interval=chosen(interval.value),
-        currency=chosen(currency.value),
+        **{name: chosen(value) for name, value in dimensions.value.items()},
     )
     return (base_filters,)
 

@@ -6,13 +6,14 @@ app = marimo.App(width="medium", app_title="Explore")
 with app.setup:
     from collections.abc import Callable
 
+    import duckdb
     import ibis
     import marimo as mo
     import pyarrow as pa
 
-    from saaslake.config import Settings
-    from saaslake.errors import LakehouseError
-    from saaslake.query import open_readonly, run_query
+    from analytics.query import open_readonly, run_query
+    from lakecore.errors import LakehouseError
+    from lakecore.settings import Settings
 
     EXAMPLE_SQL = (
         "select month_start, mrr_usd, paying_customers, nrr_12m\n"
@@ -37,7 +38,7 @@ def _():
     mo.md("""
     # Explore Bronze, Silver and Gold
 
-    Ad-hoc, read-only queries through `saaslake.query`: an in-memory DuckDB whose
+    Ad-hoc, read-only queries through `analytics.query`: an in-memory DuckDB whose
     schemas are `bronze.<entity>`, `quarantine.<entity>`, `meta.batches`, and, once a
     build is published, `silver.<model>` and `gold.<model>`. Only one `SELECT` per
     query; nothing here can write.
@@ -109,7 +110,7 @@ def _(settings, top_n):
         _out = mo.ui.table(ibis_result(settings, _top_accounts), selection=None)
     except (LakehouseError, ibis.common.exceptions.IbisError) as err:
         _out = mo.md(f"_Gold is not available: {err}_")
-    except Exception as err:
+    except duckdb.Error as err:
         _out = mo.md(f"_Gold is not available: {str(err).splitlines()[0]}_")
     _out
 

@@ -1,0 +1,47 @@
+"""Helpers the marimo notebooks share (``notebooks/``): display glue, no business logic.
+
+The notebooks only wire widgets to library calls (ADR 0011); what several of them need
+to show a library call's progress lives here instead of being copied into each one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import marimo as mo
+
+
+def live_log(title: str, lines: int = 25) -> Callable[[str], None]:
+    """A progress callback that shows the last lines of a running step in the cell.
+
+    Pass it as ``progress=`` to a long library call (``pipeline.run``, ``ingest``,
+    ``build``): every line it receives replaces the running cell's output with the title
+    and the most recent lines.
+
+    Args:
+        title: Shown in bold above the lines, followed by "(running)".
+        lines: How many of the most recent lines to show.
+
+    Returns:
+        A callable taking one progress line (anything, shown as ``str(line)``).
+    """
+    seen: list[str] = []
+
+    def say(line: str) -> None:
+        seen.append(str(line))
+        mo.output.replace(mo.vstack([mo.md(f"**{title}** (running)"),
+                                     mo.plain_text("\n".join(seen[-lines:]))]))
+
+    return say
+
+
+def dimension_label(name: str) -> str:
+    """A filter dimension's widget label: ``"billing_interval"`` -> ``"Billing interval"``.
+
+    Args:
+        name: A dimension of the metric layer (``analytics.metrics.DIMENSIONS``).
+
+    Returns:
+        The name with spaces for underscores, first letter capitalised.
+    """
+    return name.replace("_", " ").capitalize()
