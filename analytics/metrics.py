@@ -3,8 +3,8 @@
 Gold's metric tables (``mrr_movements_monthly``, ``saas_kpis_monthly``,
 ``cohort_retention``) hold the metrics of the whole business. Dashboards also need them
 for a slice (a segment, a country, a plan tier, a billing interval, a currency, a date
-range). This module recomputes every metric of METRICS.md from the rounded account MRRs
-of ``gold.fct_account_mrr_monthly`` with the same formulas as the dbt models, so that
+range). This module recomputes every metric of docs/reference/gold-metrics.md from the rounded
+account MRRs of ``gold.fct_account_mrr_monthly`` with the same formulas as the dbt models, so that
 
 * unfiltered, every figure equals the dbt table exactly (to the cent, the same floats);
 * filtered, a figure is the metric of the accounts that match (see "Filters").
@@ -15,8 +15,8 @@ pulled into Python before the final, small result.
 Filters
 -------
 Filters select *accounts*, never single subscriptions or rows, so every identity of
-METRICS.md (the MRR bridge, opening = previous closing, cohort sizes) holds within a
-slice, and the slices of one dimension add up to the whole. ``segment`` and ``country``
+docs/reference/gold-metrics.md (the MRR bridge, opening = previous closing, cohort sizes) holds
+within a slice, and the slices of one dimension add up to the whole. ``segment`` and ``country``
 come from ``gold.dim_accounts``. ``tier``, ``billing_interval`` and ``currency`` come
 from the account's *primary plan*: the plan of its subscription that contributes most
 MRR in the as-of month, else of its most recently started subscription (ties: the
@@ -28,9 +28,9 @@ shown (and, for cohort retention, the cohorts and months shown); metrics that lo
 Connections
 -----------
 ``open_metrics(settings)`` is a context manager: a read-only DuckDB connection on the
-last *published* build (``transform.warehouse.shared_readonly``), wrapped for Ibis,
+last *published* build (``transform.readonly.shared_readonly``), wrapped for Ibis,
 closed on exit. The ``fetch_*`` functions take one cursor per call from a connection the
-process shares per published build (``transform.warehouse.shared_readonly``), so only the
+process shares per published build (``transform.readonly.shared_readonly``), so only the
 first call after a build pays for attaching the catalogs.
 """
 
@@ -49,7 +49,7 @@ import pyarrow as pa
 
 from lakecore.errors import UserInputError
 from lakecore.settings import Settings
-from transform.warehouse import shared_readonly
+from transform.readonly import shared_readonly
 
 #: Filterable dimensions: name -> the Gold column it comes from. The only identifiers a
 #: filter can name; anything else is refused.
@@ -92,6 +92,7 @@ class MetricFilters:
     currency: tuple[str, ...] = field(default=())
 
     def __post_init__(self) -> None:
+        """Check every dimension is a sequence of strings and store it as a tuple."""
         for name in DIMENSIONS:
             values = getattr(self, name)
             if isinstance(values, str) or not all(isinstance(v, str) for v in values):
@@ -129,6 +130,7 @@ class MetricFilters:
 
     @property
     def restricts_accounts(self) -> bool:
+        """Whether any dimension filter narrows the set of accounts."""
         return bool(self.dimension_values())
 
     def describe(self) -> str:
@@ -150,7 +152,7 @@ def open_metrics(settings: Settings) -> Iterator[ibis.BaseBackend]:
     """An Ibis backend over the last published Silver/Gold (read-only).
 
     It runs on a cursor of the process's shared connection for the current publication
-    (``transform.warehouse.shared_readonly``), closed on exit: attaching the catalogs once
+    (``transform.readonly.shared_readonly``), closed on exit: attaching the catalogs once
     per publication instead of once per query keeps a filter change fast.
 
     Raises:
@@ -162,7 +164,7 @@ def open_metrics(settings: Settings) -> Iterator[ibis.BaseBackend]:
 
 def gold_table(backend: ibis.BaseBackend, name: str) -> ir.Table:
     """A published Gold table as an Ibis table."""
-    return backend.table(name, database=("gold", "main"))
+    return backend.table(name, database="gold")
 
 
 # Expressions -----------------------------------------------------------------------------
@@ -398,6 +400,7 @@ class DashboardData:
 
     @property
     def is_empty(self) -> bool:
+        """Whether the slice has no month of KPIs (nothing matched the filters)."""
         return self.kpis.num_rows == 0
 
     def latest(self) -> dict[str, Any] | None:

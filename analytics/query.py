@@ -1,10 +1,12 @@
 """Read-only ad-hoc SQL over the lakehouse (``lakehouse sql``, notebooks' explorer).
 
-The connection is an in-memory DuckDB whose schemas are views over committed data only:
-``bronze.<entity>`` (committed batches from the manifest), ``quarantine.<entity>``,
-``meta.batches`` / ``meta.rejected_files`` (the manifest), and ``silver.<model>`` /
-``gold.<model>`` once a build exists. Only SELECT-like statements run; file access is
-limited to the lakehouse root and the configuration is locked, so a query cannot write.
+Queries run on the read-only surface (``transform.readonly.open_surface``): an in-memory
+DuckDB with no file access whose schemas are views over committed data only:
+``bronze.<entity>`` (committed batches from the manifest), ``quarantine.<entity>`` and
+``quarantine.all_rows``, ``meta.batches`` / ``meta.rejected_files`` (the manifest), and
+``silver.<model>`` / ``gold.<model>`` of the last published build. What cannot write is
+decided by the engine (no file access, locked configuration); the statement check below
+is only a first line that turns the common mistakes into a clear message.
 """
 
 from __future__ import annotations
@@ -12,85 +14,57 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from collections.abc import Sequence
-from dataclasses import asdict
 from datetime import date, datetime
 from decimal import Decimal
 
 import duckdb
 import pyarrow as pa
 
-from ingestion.contract import ENTITIES
-from ingestion.manifest import Manifest
-from lakecore.duck import connect_duckdb
 from lakecore.errors import QueryError
-from lakecore.settings import Settings, sql_literal
-from transform.warehouse import attach_readonly
+from lakecore.settings import Settings
+from transform.readonly import open_surface
+from transform.warehouse import Publication, WarehouseNotBuiltError, current_publication
 
-ALLOWED_STATEMENTS = {"SELECT", "EXPLAIN"}
 FORMATS = ("table", "csv", "json")
-
-
-def _parquet_scan(paths: Sequence[str]) -> str:
-    files = ", ".join(sql_literal(p) for p in paths)
-    return f"read_parquet([{files}], hive_partitioning = true, union_by_name = true)"
+#: ``EXPLAIN`` / ``EXPLAIN ANALYZE`` in front of a query (explained queries are checked too).
+_EXPLAIN = re.compile(r"^\s*explain(\s+analyze)?\s+", re.IGNORECASE)
+#: A query naming a Silver or Gold table.
+_NAMES_WAREHOUSE = re.compile(r"\b(silver|gold)\s*\.", re.IGNORECASE)
+#: Functions refused in ad-hoc SQL. File access is already impossible on the surface; these
+#: change the connection's logging or run SQL text assembled at run time, and pointing the log
+#: at a file makes DuckDB 1.5.5 abort the whole process when the connection closes (it cannot
+#: write there), which would take a notebook kernel down with it.
+REFUSED_FUNCTIONS = frozenset({"enable_logging", "disable_logging", "truncate_duckdb_logs",
+                               "query", "query_table"})
 
 
 def open_readonly(settings: Settings, *, with_warehouse: bool = True) -> duckdb.DuckDBPyConnection:
-    """Open an in-memory, read-only view of the lakehouse.
+    """Open the read-only surface of the lakehouse for ad-hoc SQL.
 
     Args:
         settings: The lakehouse to look at.
-        with_warehouse: Also attach Silver and Gold when a build exists.
+        with_warehouse: Also show Silver and Gold of the last published build, if any.
     """
-    con = connect_duckdb(settings)
-    manifest = Manifest(settings.manifest_path)
-    con.execute("create schema bronze; create schema quarantine; create schema meta")
-    for ent in ENTITIES.values():
-        files = [str(settings.root / p) for p in manifest.bronze_files(ent.source, ent.name)]
-        empty = settings.empty_schema_path(ent.source, ent.name)
-        if files:
-            scan = _parquet_scan(files)
-        elif empty.exists():
-            scan = f"read_parquet({sql_literal(str(empty))})"
-        else:
-            continue
-        con.execute(f"create view bronze.{ent.name} as select * from {scan}")
-    batches = manifest.batches()
-    q_files = [str(settings.root / b.quarantine_file) for b in batches if b.quarantine_file]
-    for ent in ENTITIES.values():
-        files = [str(settings.root / b.quarantine_file) for b in batches
-                 if b.quarantine_file and b.source == ent.source and b.entity == ent.name]
-        if files:
-            con.execute(f"create view quarantine.{ent.name} as select * from "
-                        f"{_parquet_scan(files)}")
-    if q_files:
-        con.execute(f"create view quarantine.all_rows as select * from {_parquet_scan(q_files)}")
-    _create_table(con, "meta.batches", [asdict(b) for b in batches])
-    _create_table(con, "meta.rejected_files", manifest.rejected())
-    if with_warehouse:
-        attach_readonly(con, settings)
-    con.execute(f"set allowed_directories = [{sql_literal(str(settings.root) + '/')}]")
-    con.execute("set enable_external_access = false")
-    con.execute("set lock_configuration = true")
-    return con
+    publication = _publication(settings) if with_warehouse else None
+    return open_surface(settings, publication=publication).connection
 
 
-def _create_table(con: duckdb.DuckDBPyConnection, name: str, rows: list[dict[str, object]]
-                  ) -> None:
-    """A small in-memory table of text/integer columns (without importing pandas)."""
-    if not rows:
-        return
-    columns = list(rows[0])
-    types = ["BIGINT" if isinstance(rows[0][c], int) else "VARCHAR" for c in columns]
-    spec = ", ".join(f"{c} {t}" for c, t in zip(columns, types, strict=True))
-    con.execute(f"create table {name} ({spec})")
-    marks = ", ".join("?" for _ in columns)
-    con.executemany(f"insert into {name} values ({marks})", [list(r.values()) for r in rows])
+def _publication(settings: Settings) -> Publication | None:
+    try:
+        return current_publication(settings)
+    except WarehouseNotBuiltError:
+        return None
 
 
 def check_statement(con: duckdb.DuckDBPyConnection, sql: str) -> None:
-    """Refuse anything but one read-only statement, with a clear message."""
+    """Refuse anything but one query (``SELECT``, optionally explained), with a clear message.
+
+    This is a courtesy, not the security boundary: the surface itself cannot touch a file
+    whatever the statement. It turns the common mistakes into one line, and refuses the few
+    functions (``REFUSED_FUNCTIONS``) that could disturb the process running the query.
+    """
     try:
         statements = con.extract_statements(sql)
     except duckdb.Error as exc:
@@ -98,18 +72,50 @@ def check_statement(con: duckdb.DuckDBPyConnection, sql: str) -> None:
     if len(statements) != 1:
         raise QueryError(f"expected exactly one statement, found {len(statements)}")
     kind = statements[0].type.name
-    if kind not in ALLOWED_STATEMENTS:
+    if kind not in {"SELECT", "EXPLAIN"}:
         raise QueryError(f"read-only: {kind} statements are not allowed here; use SELECT")
+    inner = _EXPLAIN.sub("", sql, count=1) if kind == "EXPLAIN" else sql
+    row = con.execute("select json_serialize_sql(?)", [inner]).fetchone()
+    tree = json.loads(row[0]) if row else {"error": True}
+    if tree.get("error"):
+        raise QueryError("read-only: only a query (SELECT, optionally under EXPLAIN) is "
+                         "allowed here")
+    refused = sorted(_function_names(tree) & REFUSED_FUNCTIONS)
+    if refused:
+        raise QueryError(f"read-only: {', '.join(refused)}() is not allowed in ad-hoc SQL")
+
+
+def _function_names(node: object) -> set[str]:
+    """Every function name in a serialized statement (scalar, aggregate and table)."""
+    if isinstance(node, dict):
+        names = {str(node["function_name"]).lower()} if "function_name" in node else set()
+        for value in node.values():
+            names |= _function_names(value)
+        return names
+    if isinstance(node, list):
+        return set().union(*(_function_names(v) for v in node)) if node else set()
+    return set()
 
 
 def run_query(settings: Settings, sql: str, params: Sequence[object] | None = None) -> pa.Table:
-    """Run one read-only statement and return its result as Arrow."""
-    con = open_readonly(settings)
+    """Run one read-only statement and return its result as Arrow.
+
+    Raises:
+        QueryError: The statement is not one query, fails, or names Silver or Gold before
+            any build was published (the message says how to build).
+    """
+    publication = _publication(settings)
+    con = open_surface(settings, publication=publication).connection
     try:
         check_statement(con, sql)
         try:
             return con.execute(sql, list(params or [])).to_arrow_table()
         except duckdb.Error as exc:
+            if (publication is None and isinstance(exc, duckdb.CatalogException)
+                    and _NAMES_WAREHOUSE.search(sql)):
+                raise QueryError("Silver and Gold have not been built yet (no build was "
+                                 "published): run `lakehouse run` (ingest and build) or "
+                                 "`lakehouse build` first") from None
             raise QueryError(f"SQL error: {_first_line(exc)}") from None
     finally:
         con.close()

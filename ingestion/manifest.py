@@ -72,13 +72,25 @@ class BatchRecord:
     ingested_at: str
 
 
+#: The manifest's tables.
+TABLES = ("batches", "rejected_files")
+
+
 class Manifest:
     """Access to the commit log; every write is one short transaction."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, read_only: bool = False) -> None:
+        """Open the manifest at ``path``, creating its folder and tables if missing (WAL).
+
+        With ``read_only`` the manifest must exist; it is opened by SQLite in read-only
+        mode, so a reader never changes a byte of it (nor of its ``-wal`` file).
+        """
         self.path = path
-        path.parent.mkdir(parents=True, exist_ok=True)
+        self.read_only = read_only
         self._con: sqlite3.Connection | None = None
+        if read_only:
+            return
+        path.parent.mkdir(parents=True, exist_ok=True)
         with self._connect() as con:
             con.execute("pragma journal_mode=wal")
             con.executescript(SCHEMA)
@@ -87,20 +99,38 @@ class Manifest:
     def _connect(self) -> Iterator[sqlite3.Connection]:
         """The manifest's connection, opened once and kept for the object's life."""
         if self._con is None:
-            self._con = sqlite3.connect(self.path, timeout=30, isolation_level=None,
-                                        check_same_thread=False)
+            target = f"file:{self.path}?mode=ro" if self.read_only else str(self.path)
+            self._con = sqlite3.connect(target, timeout=30, isolation_level=None,
+                                        check_same_thread=False, uri=self.read_only)
             self._con.execute("pragma busy_timeout=30000")
         yield self._con
 
+    def table_dump(self, table: str) -> tuple[list[tuple[str, str]], list[tuple[object, ...]]]:
+        """A manifest table as it is stored: its (column, declared type) pairs and every row.
+
+        Raises:
+            ValueError: ``table`` is not one of the manifest's tables.
+        """
+        if table not in TABLES:
+            raise ValueError(f"unknown manifest table {table!r}")
+        with self._connect() as con:
+            columns = [(str(name), str(decl)) for _cid, name, decl, *_ in
+                       con.execute(f"pragma table_info({table})").fetchall()]
+            rows = con.execute(f"select * from {table}").fetchall()
+        return columns, rows
+
     def close(self) -> None:
+        """Close the connection; the next call opens a new one."""
         if self._con is not None:
             self._con.close()
             self._con = None
 
     def __del__(self) -> None:
+        """Close the connection when the object goes away."""
         self.close()
 
     def committed(self, batch_id: str) -> BatchRecord | None:
+        """The committed batch with this id, or None if it was never committed."""
         with self._connect() as con, closing(con.execute(
             "select * from batches where batch_id = ?", (batch_id,)
         )) as cur:
@@ -111,6 +141,7 @@ class Manifest:
             return BatchRecord(**dict(zip(names, row, strict=True)))
 
     def rejection(self, batch_id: str) -> str | None:
+        """Why the file of this batch id was rejected, or None if it never was."""
         with self._connect() as con:
             row = con.execute(
                 "select reason from rejected_files where batch_id = ?", (batch_id,)
@@ -137,6 +168,7 @@ class Manifest:
     def reject(self, *, batch_id: str, source: str | None, entity: str | None,
                export_date: str | None, landing_file: str, reason: str, run_id: str,
                at: str) -> None:
+        """Record a rejected landing file; a later rejection of the same batch replaces it."""
         with self._connect() as con:
             con.execute(
                 "insert or replace into rejected_files values (?, ?, ?, ?, ?, ?, ?, ?)",
@@ -153,6 +185,7 @@ class Manifest:
         return {r[0] for r in rows}
 
     def batches(self) -> list[BatchRecord]:
+        """Every committed batch, by export date, source, entity and landing file."""
         with self._connect() as con, closing(con.execute(
             "select * from batches order by export_date, source, entity, landing_file"
         )) as cur:
@@ -160,6 +193,7 @@ class Manifest:
             return [BatchRecord(**dict(zip(names, r, strict=True))) for r in cur.fetchall()]
 
     def rejected(self) -> list[dict[str, str | None]]:
+        """Every rejected file as a column-name -> value row, oldest rejection first."""
         with self._connect() as con, closing(con.execute(
             "select * from rejected_files order by rejected_at, landing_file"
         )) as cur:
@@ -188,7 +222,7 @@ class Manifest:
             return [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
 
     def as_of_date(self) -> str | None:
-        """The latest export date of any committed batch (METRICS.md's as-of date)."""
+        """The latest export date of any committed batch: Gold's as-of date."""
         with self._connect() as con:
             row = con.execute("select max(export_date) from batches").fetchone()
         return row[0] if row else None

@@ -6,12 +6,12 @@ app = marimo.App(width="medium", app_title="Explore")
 with app.setup:
     from collections.abc import Callable
 
-    import duckdb
     import ibis
     import marimo as mo
     import pyarrow as pa
 
-    from analytics.query import open_readonly, run_query
+    from analytics.metrics import gold_table, open_metrics
+    from analytics.query import run_query
     from lakecore.errors import LakehouseError
     from lakecore.settings import Settings
 
@@ -24,13 +24,13 @@ with app.setup:
 @app.function
 def ibis_result(settings: Settings, build: Callable[[ibis.BaseBackend], object],
                 limit: int = 500) -> pa.Table:
-    """Build an Ibis expression on a read-only connection, run it, close the connection."""
-    con = open_readonly(settings)
-    try:
-        expr = build(ibis.duckdb.from_connection(con))
-        return expr.limit(limit).to_pyarrow()
-    finally:
-        con.close()
+    """Build an Ibis expression on the metric layer's read-only backend and run it.
+
+    Raises:
+        WarehouseNotBuiltError: No build was published yet (a LakehouseError).
+    """
+    with open_metrics(settings) as backend:
+        return build(backend).limit(limit).to_pyarrow()
 
 
 @app.cell
@@ -99,7 +99,7 @@ def _():
 @app.cell
 def _(settings, top_n):
     def _top_accounts(backend: ibis.BaseBackend):
-        accounts = backend.table("dim_accounts", database=("gold", "main"))
+        accounts = gold_table(backend, "dim_accounts")
         return (accounts.filter(accounts.is_paying)
                 .select("account_id", "segment", "country_code", "cohort_month",
                         "current_mrr_usd")
@@ -108,10 +108,8 @@ def _(settings, top_n):
 
     try:
         _out = mo.ui.table(ibis_result(settings, _top_accounts), selection=None)
-    except (LakehouseError, ibis.common.exceptions.IbisError) as err:
+    except LakehouseError as err:
         _out = mo.md(f"_Gold is not available: {err}_")
-    except duckdb.Error as err:
-        _out = mo.md(f"_Gold is not available: {str(err).splitlines()[0]}_")
     _out
 
 

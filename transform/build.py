@@ -149,6 +149,7 @@ def _build(settings: Settings, *, select: str | None, full_refresh: bool,
             "build failed; Gold still shows the last successful build\n" + result.summary()
         )
     if models:
+        catalogs.compact_deletes(settings, say)
         silver, gold, as_of = catalogs.latest_snapshots(settings)
         result.publication = warehouse.publish(settings, silver_snapshot=silver,
                                                gold_snapshot=gold, as_of_date=as_of)

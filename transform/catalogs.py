@@ -103,7 +103,8 @@ def expire_old_builds(settings: Settings, *, keep: int, say: Progress) -> None:
         for layer in LAYERS:
             con.execute(settings.ducklake_attach(layer, read_only=False))
             oldest = int(getattr(kept[0], f"{layer}_snapshot"))
-            (since,) = con.execute(f"select snapshot_time from {layer}.snapshots() "
+            # fetchone() is typed Optional; the kept build's snapshot row always exists.
+            (since,) = con.execute(f"select snapshot_time from {layer}.snapshots() "  # type: ignore[misc]
                                    "where snapshot_id = ?", [oldest]).fetchone()
             expired = con.execute(
                 f"call ducklake_expire_snapshots('{layer}', older_than => ?::timestamptz)",
@@ -115,6 +116,38 @@ def expire_old_builds(settings: Settings, *, keep: int, say: Progress) -> None:
                 f"{kept[0].built_at}, deleted {len(removed)} old files")
 
 
+def compact_deletes(settings: Settings, say: Progress) -> int:
+    """Rewrite every data file that has DuckLake delete files, before a publication.
+
+    Incremental models (``delete+insert``) leave delete files beside the data files they
+    touched. Readers of user SQL see the published tables as plain Parquet files
+    (``transform.readonly``), so the build folds the deletes into new files first; the
+    rewrite is one more snapshot, and the rows are exactly those of the table. Call under
+    the pipeline lock, after dbt and before ``latest_snapshots``.
+
+    Returns:
+        How many tables were rewritten.
+    """
+    rewritten = 0
+    with connect_duckdb(settings) as con:
+        load_extensions(con, settings)
+        for layer in LAYERS:
+            con.execute(settings.ducklake_attach(layer, read_only=False))
+            tables = [name for (name,) in con.execute(
+                "select table_name from duckdb_tables() where database_name = ? "
+                "and schema_name = 'main' order by table_name", [layer]).fetchall()]
+            for table in tables:
+                (deletes,) = con.execute(
+                    "select count(delete_file) from ducklake_list_files(?, ?)",
+                    [layer, table]).fetchone() or (0,)
+                if deletes:
+                    con.execute("call ducklake_rewrite_data_files(?, ?, delete_threshold => 0)",
+                                [layer, table])
+                    say(f"{layer}.{table}: folded {deletes} delete file(s) into new data files")
+                    rewritten += 1
+    return rewritten
+
+
 def latest_snapshots(settings: Settings) -> tuple[int, int, str | None]:
     """The newest Silver and Gold snapshot ids and the as-of date that build computed."""
     with connect_duckdb(settings) as con:
@@ -123,10 +156,10 @@ def latest_snapshots(settings: Settings) -> tuple[int, int, str | None]:
         for layer in LAYERS:
             con.execute(settings.ducklake_attach(layer))
             snapshots[layer] = con.execute(
-                f"select max(snapshot_id) from {layer}.snapshots()").fetchone()[0]
+                f"select max(snapshot_id) from {layer}.snapshots()").fetchone()[0]  # type: ignore[index]
         as_of = None
         if con.execute("select count(*) from duckdb_tables() where database_name = 'silver' "
-                       "and table_name = 'int_as_of_date'").fetchone()[0]:
-            value = con.execute("select max(as_of_date) from silver.int_as_of_date").fetchone()[0]
+                       "and table_name = 'int_as_of_date'").fetchone()[0]:  # type: ignore[index]
+            value = con.execute("select max(as_of_date) from silver.int_as_of_date").fetchone()[0]  # type: ignore[index]
             as_of = value.isoformat() if value is not None else None
     return int(snapshots["silver"]), int(snapshots["gold"]), as_of

@@ -2,8 +2,8 @@
 
 Silver and Gold are two DuckLake catalogs, each a SQLite file under ``warehouse/`` whose
 Parquet data lives under ``silver/`` and ``gold/`` of the data root
-(``docs/decisions/0005-ducklake-silver-gold.md``). dbt writes them (``transform.build``);
-everybody else reads them through this module.
+(``docs/decisions/0005-ducklake-catalogs-for-silver-and-gold.md``). dbt writes them
+(``transform.build``); everybody else reads them through this module.
 
 A reader never sees half a build: a successful build records the catalogs' snapshot ids
 in ``warehouse/published.json`` (written to a temporary name and renamed), and readers
@@ -20,9 +20,6 @@ from __future__ import annotations
 
 import json
 import os
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from datetime import UTC, date, datetime
 
@@ -113,7 +110,8 @@ def current_publication(settings: Settings, as_of: date | None = None) -> Public
 
 # Readers ---------------------------------------------------------------------------------
 def attach_readonly(con: duckdb.DuckDBPyConnection, settings: Settings, *,
-                    as_of: date | None = None, latest: bool = False) -> Publication | None:
+                    as_of: date | None = None, latest: bool = False,
+                    publication: Publication | None = None) -> Publication | None:
     """Attach Silver and Gold ``READ_ONLY`` to ``con`` as catalogs ``silver`` and ``gold``.
 
     Args:
@@ -122,19 +120,18 @@ def attach_readonly(con: duckdb.DuckDBPyConnection, settings: Settings, *,
         as_of: Show the build published with this as-of date instead of the latest.
         latest: Attach the catalogs' newest snapshot even when it is not published
             (a build in progress or a failed one): for debugging only.
+        publication: Attach exactly this publication (``as_of`` is then ignored).
 
     Returns:
         The publication attached, or None when nothing was built yet (nothing attached).
     """
-    if not latest:
+    if publication is None and not latest:
         try:
             publication = current_publication(settings, as_of)
         except WarehouseNotBuiltError:
             if as_of is not None:
                 raise
             return None
-    else:
-        publication = None
     load_extensions(con, settings)
     for layer in LAYERS:
         snapshot = None if publication is None else int(getattr(publication, f"{layer}_snapshot"))
@@ -143,20 +140,25 @@ def attach_readonly(con: duckdb.DuckDBPyConnection, settings: Settings, *,
 
 
 def connect_readonly(settings: Settings, *, as_of: date | None = None,
-                     latest: bool = False) -> duckdb.DuckDBPyConnection:
-    """A DuckDB connection on which ``silver.<model>`` and ``gold.<model>`` resolve.
+                     latest: bool = False, publication: Publication | None = None
+                     ) -> duckdb.DuckDBPyConnection:
+    """A trusted DuckDB connection on which ``silver.<model>`` and ``gold.<model>`` resolve.
 
     Both catalogs are attached ``READ_ONLY`` at the last published build (or the build
-    with the given as-of date), so the connection never sees a build in progress and
-    never blocks the pipeline. Used by ``lakehouse sql``, notebooks and Ibis
-    (``ibis.duckdb.from_connection(con)``).
+    with the given as-of date, or the given publication), so the connection never sees a
+    build in progress and never blocks the pipeline. It keeps file access (DuckLake reads
+    its data files through it, and DuckDB lets it write the attached catalog files), so it
+    is for the library's own fixed queries only: SQL text from users runs on the
+    read-only surface (``transform.readonly``), which has no file access at all.
 
     Raises:
         WarehouseNotBuiltError: No build was published yet.
     """
     con = connect_duckdb(settings)
     try:
-        if attach_readonly(con, settings, as_of=as_of, latest=latest) is None and not latest:
+        attached = attach_readonly(con, settings, as_of=as_of, latest=latest,
+                                   publication=publication)
+        if attached is None and not latest:
             raise WarehouseNotBuiltError(
                 "Silver and Gold have not been built yet: run `lakehouse build`"
             )
@@ -164,50 +166,6 @@ def connect_readonly(settings: Settings, *, as_of: date | None = None,
         con.close()
         raise
     return con
-
-
-#: Process-wide read-only connections per (root, silver snapshot, gold snapshot); at most
-#: ``_SHARED_KEEP`` per root, so a dashboard session that is mid-query when a new build is
-#: published keeps its connection while new queries move to the new publication.
-_SHARED: dict[tuple[str, int, int], duckdb.DuckDBPyConnection] = {}
-_SHARED_KEEP = 2
-_SHARED_LOCK = threading.Lock()
-
-
-@contextmanager
-def shared_readonly(settings: Settings) -> Iterator[duckdb.DuckDBPyConnection]:
-    """A cursor on a shared read-only connection at the last published build.
-
-    Attaching the two DuckLake catalogs costs about 0.3 s, too much for every filter change
-    of a dashboard. This keeps one attached connection per publication in the process and
-    hands out a cursor per use (cursors are safe to use from different threads); a new
-    publication gets a new connection on the next call. The connection is read-only at a
-    snapshot, so it never blocks a build and never sees one in progress (F7).
-
-    Raises:
-        WarehouseNotBuiltError: No build was published yet.
-    """
-    publication = current_publication(settings)
-    key = (str(settings.root), publication.silver_snapshot, publication.gold_snapshot)
-    with _SHARED_LOCK:
-        base = _SHARED.get(key)
-        if base is None:
-            base = connect_duckdb(settings)
-            attached = attach_readonly(con=base, settings=settings)
-            if attached is None:  # pragma: no cover - published.json vanished meanwhile
-                base.close()
-                raise WarehouseNotBuiltError(
-                    "Silver and Gold have not been built yet: run `lakehouse build`")
-            key = (str(settings.root), attached.silver_snapshot, attached.gold_snapshot)
-            _SHARED[key] = base
-            same_root = [k for k in _SHARED if k[0] == key[0] and k != key]
-            for old in same_root[: max(0, len(same_root) - (_SHARED_KEEP - 1))]:
-                _SHARED.pop(old).close()
-        cursor = base.cursor()
-    try:
-        yield cursor
-    finally:
-        cursor.close()
 
 
 # Summary -------------------------------------------------------------------------------
@@ -218,5 +176,8 @@ def table_row_counts(con: duckdb.DuckDBPyConnection, layer: str) -> dict[str, in
     tables = [name for (name,) in con.execute(
         "select table_name from duckdb_tables() where database_name = ? "
         "and schema_name = 'main' order by table_name", [layer]).fetchall()]
-    return {name: con.execute(f'select count(*) from {layer}.main."{name}"').fetchone()[0]
-            for name in tables}
+    counts = {}
+    for name in tables:
+        (rows,) = con.execute(f'select count(*) from {layer}.main."{name}"').fetchone() or (0,)
+        counts[name] = int(rows)
+    return counts
