@@ -25,5 +25,6 @@ select
 from movements
 full outer join summed
     on movements.month_start = summed.month_start
-where movements.closing_mrr_usd is distinct from coalesce(summed.account_mrr_usd, 0)
+where
+    movements.closing_mrr_usd is distinct from coalesce(summed.account_mrr_usd, 0)
     and not (summed.month_start is null and movements.closing_mrr_usd = 0)

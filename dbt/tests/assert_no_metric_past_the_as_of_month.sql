@@ -15,12 +15,18 @@ as_of as (
 ),
 
 future_rows as (
-    select 'fct_account_mrr_monthly' as model, account_id, month_start
+    select
+        'fct_account_mrr_monthly' as model_name,
+        account_mrr.account_id,
+        account_mrr.month_start,
     from account_mrr
     cross join as_of
     where account_mrr.month_start > as_of.as_of_month
     union all
-    select 'mrr_movements_monthly' as model, null as account_id, month_start
+    select
+        'mrr_movements_monthly' as model_name,
+        null as account_id,
+        movements.month_start,
     from movements
     cross join as_of
     where movements.month_start > as_of.as_of_month
@@ -28,13 +34,15 @@ future_rows as (
 
 gaps as (
     select
-        'fct_account_mrr_monthly: missing months' as model,
-        account_id,
-        min(month_start) as month_start,
+        'fct_account_mrr_monthly: missing months' as model_name,
+        account_mrr.account_id,
+        min(account_mrr.month_start) as month_start,
     from account_mrr
     cross join as_of
-    group by account_id, as_of.as_of_month
-    having count(*) != datediff('month', min(month_start), any_value(as_of.as_of_month)) + 1
+    group by account_mrr.account_id, as_of.as_of_month
+    having
+        count(*)
+        != datediff('month', min(account_mrr.month_start), any_value(as_of.as_of_month)) + 1
 )
 
 select * from future_rows

@@ -1,7 +1,8 @@
 -- Subscription x month: the version in effect at the month's snapshot instant, kept
 -- when it contributes MRR (status active or past_due and ended_at null or at/after the
 -- instant). The snapshot instant of a month ends with its last day; for the as-of month
--- with the as-of date. snapshot_before is B of METRICS.md: 00:00Z of the day after.
+-- with the as-of date. snapshot_before is B of docs/reference/gold-metrics.md: 00:00Z of the day
+-- after.
 with
 
 versions as (
@@ -53,8 +54,8 @@ in_effect as (
     from snapshots
     inner join versions
         on
-            versions.valid_from < snapshots.snapshot_before
-            and (versions.valid_to is null or versions.valid_to >= snapshots.snapshot_before)
+            snapshots.snapshot_before > versions.valid_from
+            and (versions.valid_to is null or snapshots.snapshot_before <= versions.valid_to)
 ),
 
 counting as (

@@ -1,5 +1,5 @@
--- Every subscription version with what METRICS.md needs to rate it: whether its status
--- counts for MRR, its plan's price terms, its terms_date and the USD rate of that day.
+-- Every subscription version with what docs/reference/gold-metrics.md needs to rate it: whether its
+-- status counts for MRR, its plan's price terms, its terms_date and the USD rate of that day.
 --
 -- terms_date: the UTC date of the updated_at of the earliest version in the unbroken
 -- run of versions (ordered by updated_at) that all count (active or past_due) and share
@@ -133,10 +133,11 @@ final as (
         fx_rate_date,
         case
             when is_counting_status
-                then cast(unit_amount_minor as decimal(38, 0))
-                * quantity
-                * (100 - cast(discount_percent as decimal(7, 4)))
-                * usd_per_unit
+                then
+                    cast(unit_amount_minor as decimal(38, 0))
+                    * quantity
+                    * (100 - cast(discount_percent as decimal(7, 4)))
+                    * usd_per_unit
         end as mrr_numerator,
     from rated
 )

@@ -11,7 +11,9 @@
 -- (events ingested after the greatest last_ingested_at already built), so late events
 -- land in their own day once and a rerun without new data changes nothing.
 {% if is_incremental() %}
-    {% set watermark = run_query('select max(last_ingested_at) from ' ~ this).columns[0].values()[0] %}
+    {% set watermark = run_query(
+        'select max(last_ingested_at) from ' ~ this
+    ).columns[0].values()[0] %}
 {% endif %}
 with
 
@@ -20,22 +22,22 @@ events as (
 ),
 
 {% if is_incremental() and watermark is not none %}
-touched_days as (
-    select distinct occurred_date
-    from events
-    where _ingested_at > cast('{{ watermark }}' as timestamptz)
-),
+    touched_days as (
+        select distinct occurred_date
+        from events
+        where _ingested_at > cast('{{ watermark }}' as timestamptz)
+    ),
 
-scoped as (
-    select events.*
-    from events
-    inner join touched_days
-        on events.occurred_date = touched_days.occurred_date
-),
+    scoped as (
+        select events.*
+        from events
+        inner join touched_days
+            on events.occurred_date = touched_days.occurred_date
+    ),
 {% else %}
-scoped as (
-    select * from events
-),
+    scoped as (
+        select * from events
+    ),
 {% endif %}
 
 final as (

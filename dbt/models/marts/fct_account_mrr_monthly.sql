@@ -1,5 +1,5 @@
 -- Account x month MRR in USD, from the account's first month with MRR > 0 through the
--- as-of month, with the month's movement (METRICS.md).
+-- as-of month, with the month's movement (docs/reference/gold-metrics.md).
 --
 -- An account's MRR is the exact sum over its subscriptions, rounded half up to cents
 -- once: each subscription contributes mrr_numerator / (10000 * months_per_interval), so
@@ -28,7 +28,9 @@ by_interval as (
 with_common_months as (
     select
         *,
-        list_reduce(
+        -- sqlfluff's DuckDB dialect cannot parse a lambda of two parameters
+        -- (`lambda a, b: ...`, DuckDB's own syntax): PRS is silenced on this line only.
+        list_reduce(  -- noqa: PRS
             list(months_per_interval) over (partition by account_id, month_start),
             lambda a, b: lcm(a, b)
         ) as common_months,
@@ -114,11 +116,9 @@ final as (
     select
         cast(account_id as varchar) as account_id,
         cast(month_start as date) as month_start,
-        cast(cast(mrr_cents as decimal(18, 0)) * 0.01 as decimal(18, 2)) as mrr_usd,
-        cast(cast(previous_mrr_cents as decimal(18, 0)) * 0.01 as decimal(18, 2))
-            as previous_mrr_usd,
-        cast(cast(mrr_cents - previous_mrr_cents as decimal(18, 0)) * 0.01 as decimal(18, 2))
-            as mrr_change_usd,
+        {{ cents_to_dollars('mrr_cents') }} as mrr_usd,
+        {{ cents_to_dollars('previous_mrr_cents') }} as previous_mrr_usd,
+        {{ cents_to_dollars('mrr_cents - previous_mrr_cents') }} as mrr_change_usd,
         cast(movement as varchar) as movement,
         mrr_cents > 0 as is_active,
         cast(cohort_month as date) as cohort_month,

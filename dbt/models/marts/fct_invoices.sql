@@ -37,19 +37,17 @@ final as (
         cast(period_start_at as timestamptz) as period_start_at,
         cast(period_end_at as timestamptz) as period_end_at,
         cast(usd_per_unit as decimal(18, 8)) as usd_per_unit,
-        cast(round(total_minor * usd_per_unit * 0.01, 2) as decimal(18, 2)) as invoiced_usd,
-        cast(round(tax_minor * usd_per_unit * 0.01, 2) as decimal(18, 2)) as tax_usd,
-        cast(round(amount_paid_minor * usd_per_unit * 0.01, 2) as decimal(18, 2))
-            as collected_usd,
+        {{ cents_to_dollars('total_minor', 'usd_per_unit') }} as invoiced_usd,
+        {{ cents_to_dollars('tax_minor', 'usd_per_unit') }} as tax_usd,
+        {{ cents_to_dollars('amount_paid_minor', 'usd_per_unit') }} as collected_usd,
         cast(
             case
                 when status = 'uncollectible'
-                    then round((total_minor - amount_paid_minor) * usd_per_unit * 0.01, 2)
+                    then {{ cents_to_dollars('(total_minor - amount_paid_minor)', 'usd_per_unit') }}
                 else 0
             end as decimal(18, 2)
         ) as failed_usd,
-        cast(round(amount_refunded_minor * usd_per_unit * 0.01, 2) as decimal(18, 2))
-            as refunded_usd,
+        {{ cents_to_dollars('amount_refunded_minor', 'usd_per_unit') }} as refunded_usd,
         status = 'paid' as is_paid,
     from rated
 )

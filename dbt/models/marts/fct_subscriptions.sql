@@ -43,7 +43,7 @@ conversions as (
         on
             lifecycle.subscription_id = versions.subscription_id
             and versions.is_counting_status
-            and versions.updated_at > lifecycle.first_trialing_at
+            and lifecycle.first_trialing_at < versions.updated_at
     group by all
 ),
 

@@ -15,8 +15,10 @@ as_of as (
 months as (
     select
         cast(
-            unnest(generate_series(min(account_mrr.month_start), any_value(as_of.as_of_month),
-                interval 1 month))
+            unnest(generate_series(
+                min(account_mrr.month_start), any_value(as_of.as_of_month),
+                interval 1 month
+            ))
             as date
         ) as month_start,
     from account_mrr

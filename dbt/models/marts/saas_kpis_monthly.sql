@@ -62,16 +62,20 @@ kpis as (
             cast(movements.churned_mrr_usd + movements.contraction_mrr_usd as double), 0
         ) as quick_ratio,
         case
-            when cast(movements.month_start - interval 12 month as date)
+            when
+                cast(movements.month_start - interval 12 month as date)
                 >= first_month.first_month
-                then cast(retention_12m.retained_mrr_usd as double)
-                / nullif(cast(retention_12m.base_mrr_usd as double), 0)
+                then
+                    cast(retention_12m.retained_mrr_usd as double)
+                    / nullif(cast(retention_12m.base_mrr_usd as double), 0)
         end as nrr_12m,
         case
-            when cast(movements.month_start - interval 12 month as date)
+            when
+                cast(movements.month_start - interval 12 month as date)
                 >= first_month.first_month
-                then cast(retention_12m.capped_mrr_usd as double)
-                / nullif(cast(retention_12m.base_mrr_usd as double), 0)
+                then
+                    cast(retention_12m.capped_mrr_usd as double)
+                    / nullif(cast(retention_12m.base_mrr_usd as double), 0)
         end as grr_12m,
     from movements
     cross join first_month
@@ -85,7 +89,7 @@ final as (
         cast(mrr_usd as decimal(18, 2)) as mrr_usd,
         cast(arr_usd as decimal(18, 2)) as arr_usd,
         cast(paying_customers as bigint) as paying_customers,
-        cast(cast(arpa_cents as decimal(18, 0)) * 0.01 as decimal(18, 2)) as arpa_usd,
+        {{ cents_to_dollars('arpa_cents') }} as arpa_usd,
         cast(logo_churn_rate as double) as logo_churn_rate,
         cast(gross_mrr_churn_rate as double) as gross_mrr_churn_rate,
         cast(net_mrr_churn_rate as double) as net_mrr_churn_rate,

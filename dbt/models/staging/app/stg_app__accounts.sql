@@ -15,19 +15,13 @@ renamed as (
         acquisition_channel,
         created_at,
         updated_at,
-        _export_date,
-        _source_file,
-        _line_number,
-        _batch_id,
+        {{ bronze_lineage_columns() }}
     from source
 ),
 
 deduplicated as (
     select * from renamed
-    qualify row_number() over (
-        partition by account_id
-        order by {{ latest_version_first('updated_at') }}
-    ) = 1
+    {{ qualify_latest_version('account_id', 'updated_at') }}
 )
 
 select * from deduplicated

@@ -39,46 +39,40 @@ renamed as (
         occurred_at,
         cast(occurred_at at time zone 'UTC' as date) as occurred_date,
         properties as properties_json,
-        _export_date,
-        _source_file,
-        _line_number,
-        _batch_id,
+        {{ bronze_lineage_columns() }}
         _ingested_at,
     from source
 ),
 
 deduplicated as (
     select * from renamed
-    qualify row_number() over (
-        partition by event_id
-        order by {{ latest_version_first() }}
-    ) = 1
+    {{ qualify_latest_version('event_id') }}
 ),
 
 {% if is_incremental() %}
-already_built as (
-    select
-        event_id,
-        _export_date,
-        _source_file,
-        _line_number,
-    from {{ this }}
-),
+    already_built as (
+        select
+            event_id,
+            _export_date,
+            _source_file,
+            _line_number,
+        from {{ this }}
+    ),
 
-winners as (
-    select deduplicated.*
-    from deduplicated
-    left join already_built
-        on deduplicated.event_id = already_built.event_id
-    where
-        already_built.event_id is null
-        or (deduplicated._export_date, deduplicated._source_file, deduplicated._line_number)
-        > (already_built._export_date, already_built._source_file, already_built._line_number)
-)
+    winners as (
+        select deduplicated.*
+        from deduplicated
+        left join already_built
+            on deduplicated.event_id = already_built.event_id
+        where
+            already_built.event_id is null
+            or (deduplicated._export_date, deduplicated._source_file, deduplicated._line_number)
+            > (already_built._export_date, already_built._source_file, already_built._line_number)
+    )
 {% else %}
-winners as (
-    select * from deduplicated
-)
+    winners as (
+        select * from deduplicated
+    )
 {% endif %}
 
 select * from winners

@@ -15,19 +15,13 @@ renamed as (
         updated_at,
         deleted_at,
         deleted_at is not null as is_deleted,
-        _export_date,
-        _source_file,
-        _line_number,
-        _batch_id,
+        {{ bronze_lineage_columns() }}
     from source
 ),
 
 deduplicated as (
     select * from renamed
-    qualify row_number() over (
-        partition by user_id
-        order by {{ latest_version_first('updated_at') }}
-    ) = 1
+    {{ qualify_latest_version('user_id', 'updated_at') }}
 )
 
 select * from deduplicated

@@ -11,19 +11,13 @@ renamed as (
         lower(currency) as currency,
         rate_date,
         cast(usd_per_unit as decimal(18, 8)) as usd_per_unit,
-        _export_date,
-        _source_file,
-        _line_number,
-        _batch_id,
+        {{ bronze_lineage_columns() }}
     from source
 ),
 
 deduplicated as (
     select * from renamed
-    qualify row_number() over (
-        partition by currency, rate_date
-        order by {{ latest_version_first() }}
-    ) = 1
+    {{ qualify_latest_version(['currency', 'rate_date']) }}
 )
 
 select * from deduplicated

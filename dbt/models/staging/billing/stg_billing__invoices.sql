@@ -1,5 +1,5 @@
 -- Invoices: the latest version of every invoice; lines stay JSON here and are
--- flattened in stg_billing__invoice_lines.
+-- flattened in int_billing__invoice_lines.
 with
 
 source as (
@@ -25,19 +25,13 @@ renamed as (
         cast(amount_paid_minor as bigint) as amount_paid_minor,
         cast(amount_refunded_minor as bigint) as amount_refunded_minor,
         lines as lines_json,
-        _export_date,
-        _source_file,
-        _line_number,
-        _batch_id,
+        {{ bronze_lineage_columns() }}
     from source
 ),
 
 deduplicated as (
     select * from renamed
-    qualify row_number() over (
-        partition by invoice_id
-        order by {{ latest_version_first('updated_at') }}
-    ) = 1
+    {{ qualify_latest_version('invoice_id', 'updated_at') }}
 )
 
 select * from deduplicated

@@ -1,4 +1,5 @@
--- The plan catalog: the latest version of every plan (SOURCES.md version order).
+-- The plan catalog: the latest version of every plan (docs/reference/landing-contract.md version
+-- order).
 with
 
 source as (
@@ -20,19 +21,13 @@ renamed as (
         lower(currency) as currency,
         is_active,
         updated_at,
-        _export_date,
-        _source_file,
-        _line_number,
-        _batch_id,
+        {{ bronze_lineage_columns() }}
     from source
 ),
 
 deduplicated as (
     select * from renamed
-    qualify row_number() over (
-        partition by plan_id
-        order by {{ latest_version_first('updated_at') }}
-    ) = 1
+    {{ qualify_latest_version('plan_id', 'updated_at') }}
 )
 
 select * from deduplicated

@@ -1,7 +1,8 @@
 -- Subscription history as validity intervals: one row per distinct version
 -- (subscription_id, updated_at), valid from its updated_at until the next version's.
 -- Several rows with the same updated_at are one version: the later export date, then
--- the later file name, then the later line wins (SOURCES.md, METRICS.md).
+-- the later file name, then the later line wins (docs/reference/landing-contract.md,
+-- docs/reference/gold-metrics.md).
 with
 
 source as (
@@ -26,19 +27,13 @@ renamed as (
         cast(discount_percent as double) as discount_percent,
         created_at,
         updated_at,
-        _export_date,
-        _source_file,
-        _line_number,
-        _batch_id,
+        {{ bronze_lineage_columns() }}
     from source
 ),
 
 deduplicated as (
     select * from renamed
-    qualify row_number() over (
-        partition by subscription_id, updated_at
-        order by {{ latest_version_first() }}
-    ) = 1
+    {{ qualify_latest_version(['subscription_id', 'updated_at']) }}
 ),
 
 intervals as (
