@@ -56,8 +56,13 @@ edit: $(STAMP) ## Open the notebooks for editing with marimo (127.0.0.1, token)
 report: $(STAMP) ## Render the revenue report offline (SVG/PNG + self-contained HTML) under $LAKEHOUSE_ROOT/reports/
 	$(PY) -m analytics.report
 
-lint: $(STAMP) ## Lint Python (ruff), notebooks (marimo check) and the Dockerfile (hadolint)
+lint: $(STAMP) ## Lint: ruff (incl. docstrings), mypy, import layers, lock, dbt SQL (sqlfluff), notebooks, Dockerfile
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports
+	@command -v uv >/dev/null 2>&1 || python3 -m pip install --quiet uv
+	uv lock --check
+	cd dbt && ../$(VENV)/bin/sqlfluff lint --processes 2 .
 	$(VENV)/bin/marimo check --strict notebooks
 	$(VENV)/bin/hadolint Dockerfile
 

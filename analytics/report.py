@@ -71,6 +71,7 @@ def format_rate(value: float | None) -> str:
 
 
 def format_count(value: int | None) -> str:
+    """``12,345`` (thousands separators); ``n/a`` for None."""
     return "n/a" if value is None else f"{value:,}"
 
 
@@ -177,6 +178,7 @@ def movements_long(movements: pa.Table) -> pd.DataFrame:
 
 
 def churn_long(kpis: pa.Table) -> pd.DataFrame:
+    """One row per month and churn rate (logo, gross and net MRR); missing rates dropped."""
     data = frame(kpis)
     names = {"logo_churn_rate": "logo churn", "gross_mrr_churn_rate": "gross MRR churn",
              "net_mrr_churn_rate": "net MRR churn"}

@@ -30,6 +30,7 @@ import tempfile
 import time
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 PROJECT = Path(__file__).resolve().parent.parent
 RESULTS = PROJECT / "benchmarks" / "results"
@@ -64,8 +65,8 @@ def time_queries(root: Path, repeats: int) -> dict[str, float]:
     for dimension in ("segment", "country", "tier", "billing_interval", "currency"):
         values = options.values[dimension]
         if values:
-            cases[f"{dimension}={values[0]}"] = metrics.MetricFilters(
-                **{dimension: (values[0],)})
+            only: dict[str, Any] = {dimension: (values[0],)}
+            cases[f"{dimension}={values[0]}"] = metrics.MetricFilters(**only)
     cases["last 12 months"] = metrics.MetricFilters(start=date(last.year - 1, last.month, 1))
     timings = {}
     for name, filters in cases.items():
@@ -144,7 +145,7 @@ def main() -> int:
     parser.add_argument("--root", type=Path, help="an already built lakehouse to reuse")
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
-    figures: dict[str, object] = {"scale": args.scale}
+    figures: dict[str, Any] = {"scale": args.scale}
     with tempfile.TemporaryDirectory(prefix="bench-dashboard-") as tmp:
         root = args.root or Path(tmp) / "lakehouse"
         if args.root is None:

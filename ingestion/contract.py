@@ -70,6 +70,7 @@ class Column:
     pii: bool = False
 
     def __post_init__(self) -> None:
+        """Reject a column whose logical type is not one of ``LOGICAL_TYPES``."""
         if self.type not in LOGICAL_TYPES:
             raise ValueError(f"column {self.name}: unknown logical type {self.type}")
 
@@ -90,17 +91,21 @@ class Entity:
 
     @property
     def qualified(self) -> str:
+        """``<source>/<entity>``, the entity's name in the landing layout and in messages."""
         return f"{self.source}/{self.name}"
 
     @property
     def column_names(self) -> tuple[str, ...]:
+        """The names of the contract's columns, in contract order."""
         return tuple(c.name for c in self.columns)
 
     @property
     def required_columns(self) -> tuple[str, ...]:
+        """The names of the columns every record must carry, in contract order."""
         return tuple(c.name for c in self.columns if c.required)
 
     def column(self, name: str) -> Column:
+        """The contract column called ``name``; ``KeyError`` if the entity has none."""
         for col in self.columns:
             if col.name == name:
                 return col

@@ -1,4 +1,6 @@
-"""Find landing files safely: the layout of SOURCES.md, and nothing outside the zone.
+"""Find landing files safely: the landing contract's layout, and nothing outside the zone.
+
+The layout (docs/reference/landing-contract.md):
 
 ``<landing>/<source>/<entity>/<export_date>/<file>.csv|.jsonl``. Every candidate is
 checked before a byte of it is read: it must resolve inside the landing zone (no ``..``,
@@ -30,6 +32,7 @@ class LandingFile:
 
     @property
     def sort_key(self) -> tuple[str, str, str, str]:
+        """Load order: export date, then source, entity and relative path."""
         return (self.export_date, self.entity.source, self.entity.name, self.relative)
 
 

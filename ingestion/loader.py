@@ -65,6 +65,7 @@ class FileOutcome:
     message: str = ""
 
     def line(self) -> str:
+        """One progress line: rows landed and quarantined, or the status and its reason."""
         if self.status in ("loaded", "empty"):
             text = (f"{self.landing_file}: {self.landed_rows:,} rows landed, "
                     f"{self.quarantined_rows:,} quarantined ({self.seconds:.2f} s)")
@@ -82,21 +83,26 @@ class IngestReport:
     seconds: float = 0.0
 
     def count(self, status: str) -> int:
+        """How many landing files ended with ``status`` (``loaded``, ``duplicate``, ...)."""
         return sum(1 for o in self.outcomes if o.status == status)
 
     @property
     def landed_rows(self) -> int:
+        """Rows written to Bronze over every file of the run."""
         return sum(o.landed_rows for o in self.outcomes)
 
     @property
     def quarantined_rows(self) -> int:
+        """Rows written to quarantine over every file of the run."""
         return sum(o.quarantined_rows for o in self.outcomes)
 
     @property
     def input_rows(self) -> int:
+        """Records read from the landing files over every file of the run."""
         return sum(o.input_rows for o in self.outcomes)
 
     def summary(self) -> str:
+        """The run on one line: new batches, rows, duplicates, rejections and orphans."""
         loaded = self.count("loaded") + self.count("empty")
         parts = [
             f"ingest: {loaded} new batch(es), {self.landed_rows:,} rows landed, "
@@ -115,9 +121,11 @@ class IngestReport:
 
 
 def pause_point(name: str, settings: Settings) -> None:
-    """Fault-injection hook: with ``LAKEHOUSE_PAUSE_AT=name`` the process announces itself
-    (a marker file under ``_meta``) and waits to be killed. Tests use it to SIGKILL a real
-    process at an exact point of the protocol."""
+    """Fault-injection hook: with ``LAKEHOUSE_PAUSE_AT=name``, stop here until killed.
+
+    The process announces itself (a marker file under ``_meta``) and waits to be killed.
+    Tests use it to SIGKILL a real process at an exact point of the protocol.
+    """
     if settings.pause_at != name:
         return
     marker = settings.meta / f"paused-at-{name}"
@@ -289,7 +297,7 @@ def _file_chunks(p: _Pending, block_bytes: int) -> Iterator[pa.Table]:
     if lf.entity.format == "jsonl":
         if _is_empty_json_array(lf.path):
             return
-        tables = (pa.table({"_line_number": np.arange(first, first + len(lines),
+        tables: Iterator[pa.Table] = (pa.table({"_line_number": np.arange(first, first + len(lines),
                                                          dtype=np.int64), "_raw": lines})
                   for first, lines in reader.iter_line_blocks(lf.path, block_bytes))
         stats = None

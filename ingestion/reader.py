@@ -36,7 +36,7 @@ class ReadStats:
 
 
 def iter_line_blocks(path: Path, block_bytes: int | None = None) -> Iterator[tuple[int, pa.Array]]:
-    """Yield ``(first_line_number, lines)`` per block; ``lines`` is a binary array.
+    r"""Yield ``(first_line_number, lines)`` per block; ``lines`` is a binary array.
 
     Each value is one physical line including its line terminator (``\\n``, ``\\r\\n``), so
     line numbers are exact. The split is vectorised (numpy over the block's bytes, Arrow
@@ -181,12 +181,12 @@ def _parse_csv_lines(
         parsed = list(csv.reader([records[k] for k in good], strict=True))  # type: ignore[misc]
         if len(parsed) != len(good):
             raise csv.Error("record count mismatch")
-        for k, row in zip(good, parsed, strict=True):
-            rows[k] = row
+        for k, parsed_row in zip(good, parsed, strict=True):
+            rows[k] = parsed_row
     except csv.Error:  # find the culprits one by one
         for k in good:
             try:
-                rows[k] = next(csv.reader(io.StringIO(records[k]), strict=True))  # type: ignore[arg-type]
+                rows[k] = next(csv.reader(io.StringIO(records[k]), strict=True))
             except (csv.Error, StopIteration) as exc:
                 errors[k] = f"malformed CSV: {exc}"
     columns: list[list[str | None]] = [[] for _ in range(width)]

@@ -142,18 +142,19 @@ def validation_query(ent: Entity, *, json_input: bool, header: list[str] | None 
     not UTF-8; the caller then reruns the chunk with ``safe=True``, where such a line
     becomes a quarantined row.
 
+    The chunk also carries the lineage columns ``_batch_id``, ``_source_file`` and
+    ``_export_date`` per row, so one statement can validate several small files at once.
+    Bound parameters: ``$ingested_at`` is the caller's; ``params`` holds the rest (for CSV
+    with unknown columns, ``$extra_names``: their header names).
+
     Args:
         ent: The entity whose contract applies.
         json_input: True for JSON Lines (chunk columns ``_line_number, _raw``); False for
             CSV (chunk columns ``_line_number, _raw, _struct_error, c0..cN`` in header
             order).
         header: The CSV header (required for CSV).
-
-    The chunk also carries the lineage columns ``_batch_id``, ``_source_file`` and
-    ``_export_date`` per row, so one statement can validate several small files at once.
-    Bound parameters: ``$ingested_at`` is the caller's; ``params`` holds the rest (for CSV
-    with unknown
-    columns, ``$extra_names``: their header names).
+        safe: JSON Lines only: decode each line with ``try()`` so a line that is not
+            UTF-8 is quarantined instead of failing the whole statement (slower).
     """
     params: dict[str, object] = {}
     known = ent.column_names

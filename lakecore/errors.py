@@ -17,10 +17,12 @@ class LakehouseError(Exception):
     exit_code = 1
 
     def __init__(self, message: str) -> None:
+        """Keep ``message``, complete on its own, as the error's text."""
         super().__init__(message)
         self.message = message
 
     def __str__(self) -> str:
+        """The message alone, the way the CLI and notebooks show it."""
         return self.message
 
 
@@ -38,6 +40,7 @@ class HostilePathError(UserInputError):
     """A path points outside the area it must stay in (``../``, absolute, symlink out)."""
 
     def __init__(self, path: str | Path, reason: str) -> None:
+        """Refuse ``path`` (as given) for ``reason``."""
         super().__init__(f"refused path {str(path)!r}: {reason}")
         self.path = str(path)
         self.reason = reason
@@ -47,6 +50,7 @@ class FileRejectedError(LakehouseError):
     """A landing file cannot be loaded at all; nothing of it lands."""
 
     def __init__(self, path: str, reason: str) -> None:
+        """Reject the landing file at ``path`` for ``reason``."""
         super().__init__(f"file {path}: rejected: {reason}")
         self.path = path
         self.reason = reason
@@ -58,6 +62,7 @@ class PipelineLockedError(LakehouseError):
     exit_code = 3
 
     def __init__(self, holder: str) -> None:
+        """Name the run that holds the lock (``holder``) and tell the user to retry."""
         super().__init__(
             f"another pipeline run is in progress ({holder}); wait for it to finish and retry"
         )
@@ -68,6 +73,7 @@ class StorageError(LakehouseError):
     """Writing to the lakehouse failed (for example a full disk); nothing partial is kept."""
 
     def __init__(self, what: str, path: str | Path, cause: str) -> None:
+        """Say ``what`` could not be written to ``path`` and why (``cause``)."""
         super().__init__(f"{what}: could not write {path}: {cause}; nothing of it was kept")
         self.what = what
         self.path = str(path)

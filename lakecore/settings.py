@@ -96,18 +96,22 @@ class Settings:
     # Layers -------------------------------------------------------------------------
     @property
     def bronze(self) -> Path:
+        """Bronze: the landed rows, Parquet per entity and ingestion date."""
         return self.root / "bronze"
 
     @property
     def quarantine(self) -> Path:
+        """Rows that broke the contract, with their reason, laid out like Bronze."""
         return self.root / "quarantine"
 
     @property
     def silver(self) -> Path:
+        """Silver's Parquet files (DuckLake data path)."""
         return self.root / "silver"
 
     @property
     def gold(self) -> Path:
+        """Gold's Parquet files (DuckLake data path)."""
         return self.root / "gold"
 
     # Bookkeeping ----------------------------------------------------------------------
@@ -118,10 +122,12 @@ class Settings:
 
     @property
     def manifest_path(self) -> Path:
+        """The SQLite commit log of Bronze batches (``ingestion.manifest``)."""
         return self.meta / "manifest.sqlite"
 
     @property
     def lock_path(self) -> Path:
+        """The file whose lock serialises pipeline runs (``lakecore.lock``)."""
         return self.meta / "pipeline.lock"
 
     @property
@@ -176,6 +182,7 @@ class Settings:
 
     @property
     def duckdb_temp(self) -> Path:
+        """Where DuckDB spills when a query exceeds its memory limit."""
         return self.root / "_staging" / "duckdb_tmp"
 
     @property
@@ -188,9 +195,11 @@ class Settings:
         return self.empty_schemas / source / f"{entity}.parquet"
 
     def bronze_dir(self, source: str, entity: str, export_date: str) -> Path:
+        """The Bronze partition folder of one entity and export date."""
         return self.bronze / source / entity / f"ingestion_date={export_date}"
 
     def quarantine_dir(self, source: str, entity: str, export_date: str) -> Path:
+        """The quarantine partition folder of one entity and export date."""
         return self.quarantine / source / entity / f"ingestion_date={export_date}"
 
     def ensure_dirs(self) -> None:
@@ -199,7 +208,7 @@ class Settings:
                      self.staging):
             path.mkdir(parents=True, exist_ok=True)
 
-    def duckdb_config(self) -> dict[str, str | bool | int]:
+    def duckdb_config(self) -> dict[str, str | bool | int | float | list[str]]:
         """Connection settings for heavy DuckDB work: bounded memory, spill inside the root."""
         return {
             "memory_limit": self.memory_limit,
@@ -263,7 +272,7 @@ class SimulationDefaults:
                                   f"{'date (YYYY-MM-DD)' if field_name == 'end' else 'number'}"
                                   ) from None
             values[field_name] = value
-        result = cls(**{**base.__dict__, **values})  # type: ignore[arg-type]
+        result = cls(**{**base.__dict__, **values})
         if result.scale <= 0:
             raise ConfigError(f"{ENV_SIMULATION['scale']}={result.scale}: must be above 0")
         if not 0 <= result.dirty_share < 1:

@@ -72,7 +72,7 @@ def _(settings):
 @app.cell
 def _():
     mo.md("""
-    ## Metric glossary (METRICS.md)
+    ## Metric glossary (docs/reference/gold-metrics.md)
 
     | metric | definition |
     |---|---|

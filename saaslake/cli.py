@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import date
+from typing import NoReturn
 
 from lakecore.errors import LakehouseError, UserInputError
 from lakecore.settings import Settings, SimulationDefaults
@@ -44,11 +45,12 @@ def _positive(text: str) -> float:
 
 
 class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # type: ignore[override]
+    def error(self, message: str) -> NoReturn:
         raise UserInputError(f"{self.prog}: {message} (see --help)")
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The parser of ``lakehouse`` and its subcommands; usage errors raise UserInputError."""
     parser = _Parser(prog="lakehouse", description=__doc__.splitlines()[0] if __doc__ else "")
     parser.add_argument("--root", help="data root (env LAKEHOUSE_ROOT, default ./lakehouse)")
     parser.add_argument("--landing", help="landing zone (env LAKEHOUSE_LANDING, "
@@ -111,13 +113,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
 
 
-def _say(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+def _say(args: argparse.Namespace) -> Callable[[str], None]:
     if args.quiet:
         return lambda _msg: None
     return lambda msg: print(msg, flush=True)
 
 
 def cmd_simulate(settings: Settings, args: argparse.Namespace) -> int:
+    """``lakehouse simulate``: write simulated source exports into the landing zone."""
     from ingestion.simulator import simulate
 
     history = SimulationDefaults().history_days
@@ -135,6 +138,7 @@ def cmd_simulate(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_ingest(settings: Settings, args: argparse.Namespace) -> int:
+    """``lakehouse ingest``: load new landing files into Bronze and print the summary."""
     from ingestion.loader import ingest
 
     report = ingest(settings, files=args.files or None, progress=_say(args))
@@ -143,6 +147,7 @@ def cmd_ingest(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_status(settings: Settings, args: argparse.Namespace) -> int:
+    """``lakehouse status``: Bronze per entity, rejected files and uncommitted orphans."""
     from ingestion.loader import list_orphans
     from ingestion.manifest import Manifest
 
@@ -173,6 +178,7 @@ def cmd_status(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_sql(settings: Settings, args: argparse.Namespace) -> int:
+    """``lakehouse sql``: run one read-only query and print its result."""
     from analytics.query import format_table, run_query
 
     result = run_query(settings, args.query)
@@ -181,6 +187,7 @@ def cmd_sql(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_build(settings: Settings, args: argparse.Namespace) -> int:
+    """``lakehouse build``: build Silver and Gold with dbt (models, tests or both)."""
     from transform.build import build
 
     if args.models_only and args.tests_only:
@@ -194,6 +201,7 @@ def cmd_build(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
+    """``lakehouse run``: ingest, build, then print the Gold summary."""
     from analytics.summary import format_summary, gold_summary
     from saaslake.pipeline import run
 
@@ -205,6 +213,7 @@ def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_summary(settings: Settings, args: argparse.Namespace) -> int:
+    """``lakehouse summary``: print the headline numbers of the published Gold."""
     from analytics.summary import format_summary, gold_summary
 
     print(format_summary(gold_summary(settings)))
@@ -212,6 +221,7 @@ def cmd_summary(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_docs(settings: Settings, args: argparse.Namespace) -> int:
+    """``lakehouse docs``: generate the static dbt docs site."""
     from transform.build import generate_docs
 
     target = generate_docs(settings, progress=_say(args))

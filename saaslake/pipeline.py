@@ -26,6 +26,7 @@ class PipelineResult:
     build: BuildResult
 
     def summary(self) -> str:
+        """The ingest summary line, then the build summary line."""
         return f"{self.ingest.summary()}\n{self.build.summary()}"
 
 

@@ -9,6 +9,7 @@ The output is byte-for-byte deterministic: no locale, no float ``repr`` surprise
 from __future__ import annotations
 
 from functools import cache
+from typing import TypeAlias
 
 import numpy as np
 import pyarrow as pa
@@ -128,7 +129,7 @@ def padded_ids(
     return fixed_width(id_matrix(prefix, numbers, width, quoted=quoted))
 
 
-Piece = str | np.ndarray | pa.Array
+Piece: TypeAlias = str | np.ndarray | pa.Array
 
 
 def join_pieces(pieces: list[Piece], n: int) -> pa.Array:

@@ -31,6 +31,7 @@ class Accounts:
 
     @property
     def size(self) -> int:
+        """The number of accounts."""
         return len(self.created)
 
 
@@ -61,6 +62,7 @@ class Users:
 
     @property
     def size(self) -> int:
+        """The number of users."""
         return len(self.account)
 
 

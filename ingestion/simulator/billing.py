@@ -112,6 +112,11 @@ class BillingSimulator:
         first_day: int,
         last_day: int,
     ) -> None:
+        """Prepare empty subscription state for ``first_day``..``last_day`` (epoch days).
+
+        The price change falls ``PRICE_CHANGE_AT`` of the way through the period, and the
+        state arrays start with room for 1.6 subscriptions per account.
+        """
         self.rng = rng
         self.acc = accounts
         self.plans = plans
@@ -135,7 +140,7 @@ class BillingSimulator:
     # --- state storage ------------------------------------------------------------------
     def _grow(self, capacity: int) -> None:
         for name, (dtype, default) in _STATE_FIELDS.items():
-            arr = np.full(capacity, default, dtype=dtype)
+            arr: np.ndarray = np.full(capacity, default, dtype=dtype)
             if name in self.s:
                 arr[: self.n] = self.s[name][: self.n]
             self.s[name] = arr

@@ -155,6 +155,7 @@ class PlanCatalog:
 
     @property
     def size(self) -> int:
+        """The number of plans."""
         return len(self.plan_id)
 
     def months(self) -> np.ndarray:
@@ -195,8 +196,8 @@ def build_catalog() -> PlanCatalog:
             addon_lookup[i, c] = len(rows)
             rows.append((pid, name, 1, i, _price(ADDON_PRICE * factor, c), c, 0, True))
     # Generation 2 of scale/enterprise reuses generation 1 plans.
-    for t in np.flatnonzero(~TIER_HAS_GEN2):
-        lookup[1, t] = lookup[0, t]
+    for reused in np.flatnonzero(~TIER_HAS_GEN2):
+        lookup[1, reused] = lookup[0, reused]
     cols = list(zip(*rows, strict=True))
     return PlanCatalog(
         plan_id=list(cols[0]),

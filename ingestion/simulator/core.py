@@ -96,6 +96,7 @@ class Period:
 
     @property
     def days(self) -> int:
+        """The number of simulated days, first and last included."""
         return self.last_day - self.first_day + 1
 
 
@@ -128,7 +129,7 @@ def simulate(
     History before the last ``daily_days`` days arrives as one backfill export dated the
     day before the first daily export; then each day has its own export. ``scale`` 1 is
     about 10,000 accounts and 1,000,000 events over two years; work is linear in it.
-    ``dirty_share`` > 0 adds contract-breaking rows (RELIABILITY.md B1-B12).
+    ``dirty_share`` > 0 adds contract-breaking rows (docs/reference/faults-and-bad-input.md B1-B12).
     """
     if end < start:
         raise ValueError(f"end {end} is before start {start}")

@@ -1,4 +1,6 @@
-"""Dirty mode: contract-breaking rows of every kind in RELIABILITY.md B1-B12.
+"""Dirty mode: contract-breaking rows of every kind B1-B12.
+
+The kinds are those of docs/reference/faults-and-bad-input.md.
 
 Given the rendered columns of one file, ``corrupt`` picks a share of rows and breaks each
 one in exactly one way a strict validator of ``ingestion.contract`` must quarantine:

@@ -61,6 +61,7 @@ class EventBatch:
         return EventBatch(**{k: np.concatenate([getattr(b, k) for b in batches]) for k in keys})
 
     def __len__(self) -> int:
+        """The number of events."""
         return len(self.event_id)
 
 
@@ -96,6 +97,7 @@ class EventGenerator:
     """Generate the events of one month at a time."""
 
     def __init__(self, seed: int, spans: Spans, users: Users) -> None:
+        """Precompute user lookups and event-type, hour and weekday weights; ``seed`` fixes RNG."""
         self.seed = seed
         self.spans = spans
         self.users = users

@@ -45,6 +45,7 @@ class Table:
 
     @property
     def size(self) -> int:
+        """The number of rows."""
         return len(self.time)
 
 

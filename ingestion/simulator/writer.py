@@ -58,6 +58,11 @@ class LandingWriter:
 
     def __init__(self, landing: Path, seed: int, dirty_share: float,
                  progress: Callable[[str], None] | None, workers: int = 0) -> None:
+        """Write under ``landing``; ``seed`` and ``dirty_share`` drive the injected bad rows.
+
+        ``progress`` receives one line per entity written (its row count); ``workers`` threads
+        render in the background (0 renders in the calling thread).
+        """
         self.landing = landing
         self.seed = seed
         self.dirty_share = dirty_share
