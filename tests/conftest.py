@@ -1,27 +1,29 @@
-"""Shared fixtures: an isolated lakehouse per test and helpers to write landing files."""
+"""Fixtures shared by every folder of the suite.
+
+``settings`` and ``write_landing``: an isolated, empty lakehouse per test and a writer of
+its landing files. ``lakehouse``: one small built lakehouse per session, read by the
+metric-layer tests (tests/analytics) and the notebook tests (tests/notebooks).
+"""
 
 from __future__ import annotations
 
-import json
-from collections.abc import Callable
+import os
 from pathlib import Path
 
-import duckdb
 import pytest
 
 from lakecore.settings import Settings
+from tests.helpers.landing import WriteLanding
 
-PROJECT = Path(__file__).resolve().parent.parent
-FIXTURES = PROJECT / "tests" / "fixtures"
+#: Reuse an already built lakehouse root instead of building one (local iteration only;
+#: CI always builds afresh).
+REUSE_LAKEHOUSE_ENV = "LAKEHOUSE_TEST_ROOT"
 
 
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
     """A fresh lakehouse root with its landing zone inside."""
     return Settings.from_env(root=tmp_path / "lakehouse")
-
-
-WriteLanding = Callable[[str, bytes | str], Path]
 
 
 @pytest.fixture
@@ -37,52 +39,22 @@ def write_landing(settings: Settings) -> WriteLanding:
     return write
 
 
-def bronze_rows(settings: Settings, entity: str, columns: str = "*") -> list[tuple]:
-    """Rows of committed Bronze files of one entity (``billing/plans``), by line."""
-    from ingestion.manifest import Manifest
+@pytest.fixture(scope="session")
+def lakehouse(tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    """A built lakehouse: Bronze with a few quarantined rows, Silver and Gold published.
 
-    source, name = entity.split("/")
-    files = [str(settings.root / f) for f in Manifest(settings.manifest_path).bronze_files(
-        source, name)]
-    if not files:
-        return []
-    return duckdb.execute(
-        f"select {columns} from read_parquet($files, union_by_name = true) "
-        "order by _export_date, _source_file, _line_number",
-        {"files": files},
-    ).fetchall()
+    Made the way a user makes one (simulate at scale 0.02 with a little dirty data, then
+    ``saaslake.pipeline.run``: ingest + dbt build under one lock), so the metric layer,
+    the notebooks and the browser test all read a real published Gold build.
+    ``LAKEHOUSE_TEST_ROOT=<dir>`` reuses an already built root instead.
+    """
+    reuse = os.environ.get(REUSE_LAKEHOUSE_ENV)
+    if reuse:
+        return Settings.from_env(root=reuse)
+    from ingestion.simulator import simulate
+    from saaslake.pipeline import run
 
-
-def quarantine_rows(settings: Settings) -> list[tuple[str, int, str]]:
-    """(source_file, line, reason) of every quarantined row."""
-    files = sorted(str(p) for p in settings.quarantine.rglob("*.parquet"))
-    if not files:
-        return []
-    return duckdb.execute(
-        "select _source_file, _line_number, _reason from read_parquet($files) "
-        "order by _source_file, _line_number",
-        {"files": files},
-    ).fetchall()
-
-
-def subscription(**overrides: object) -> str:
-    """One contract-clean subscription JSON line, with fields overridden."""
-    row: dict[str, object] = {
-        "subscription_id": "sub_1", "account_id": "acc_1", "plan_id": "plan_1", "quantity": 2,
-        "status": "active", "trial_start": None, "trial_end": None,
-        "started_at": "2024-01-05T10:00:00Z", "current_period_start": "2024-01-05T10:00:00Z",
-        "current_period_end": "2024-02-05T10:00:00Z", "cancel_at_period_end": False,
-        "canceled_at": None, "ended_at": None, "discount_percent": 0,
-        "created_at": "2024-01-05T10:00:00Z", "updated_at": "2024-01-05T10:00:00Z",
-    }
-    row.update(overrides)
-    return json.dumps(row)
-
-
-PLANS_HEADER = ("plan_id,plan_name,tier,billing_interval,interval_count,unit_amount_minor,"
-                "currency,is_active,updated_at")
-
-
-def plan_line(plan_id: str = "plan_1", name: str = "Growth", amount: str = "4900",
-              updated_at: str = "2024-01-01T00:00:00Z") -> str:
-    return f"{plan_id},{name},growth,month,1,{amount},usd,true,{updated_at}"
+    settings = Settings.from_env(root=tmp_path_factory.mktemp("notebooks") / "lakehouse")
+    simulate(settings.landing, scale=0.02, daily_days=3, dirty_share=0.02)
+    run(settings, tests=False)
+    return settings

@@ -37,6 +37,8 @@ def gold_counts(settings: Settings) -> dict[str, int]:
 @pytest.mark.parametrize("table", list(GOLD_CHECKS))
 def test_unfiltered_metrics_equal_the_dbt_tables_exactly(lakehouse: Settings, table: str
                                                          ) -> None:
+    """Given the published Gold of a real build, when the metric layer recomputes a Gold metric
+    table without filters, then every row and value equals the dbt table exactly."""
     # Given the published Gold of a real build
     expected = gold_rows(lakehouse, table, GOLD_CHECKS[table][1])
     # When the metric layer recomputes the table without filters
@@ -69,6 +71,9 @@ def _hand_bridge(rows: list[dict[str, Any]]) -> dict[date, dict[str, Any]]:
 
 
 def test_segment_and_country_filter_equal_a_hand_checked_subset(lakehouse: Settings) -> None:
+    """Given the account facts and the accounts' segment and country, when the metric layer filters
+    by segment, country and a date range ending mid-month, then the KPIs and movements equal sums by
+    hand over the chosen accounts, month by month."""
     # Given the account facts and the accounts' segment and country
     facts = gold_rows(lakehouse, "fct_account_mrr_monthly")
     accounts = {r["account_id"]: r for r in gold_rows(lakehouse, "dim_accounts")}
@@ -95,6 +100,9 @@ def test_segment_and_country_filter_equal_a_hand_checked_subset(lakehouse: Setti
 
 
 def test_plan_filters_partition_the_business(lakehouse: Settings) -> None:
+    """Given the whole business's last month, when its KPIs are computed for each value of each plan
+    and account dimension, and broken down by tier, then no dimension's slices add up to more than
+    the whole and the tiers add up to it exactly."""
     # Given the whole business's last month
     total = gold_rows(lakehouse, "saas_kpis_monthly", "month_start")[-1]
     options = metrics.fetch_filter_options(lakehouse)
@@ -116,6 +124,9 @@ def test_plan_filters_partition_the_business(lakehouse: Settings) -> None:
 
 
 def test_primary_plan_rule_by_hand(lakehouse: Settings) -> None:
+    """Given each account's primary plan picked by hand (contributing first, then the highest MRR,
+    the latest start, the highest id), when the metric layer lists the accounts' attributes, then
+    their tier, interval and currency are that plan's."""
     # Given subscriptions and plans, the primary plan of every account by the rule
     subs = gold_rows(lakehouse, "fct_subscriptions")
     plans = {p["plan_id"]: p for p in gold_rows(lakehouse, "dim_plans")}
@@ -141,6 +152,8 @@ def test_primary_plan_rule_by_hand(lakehouse: Settings) -> None:
 
 def test_injection_through_a_filter_value_matches_nothing_and_changes_nothing(
         lakehouse: Settings) -> None:
+    """Given the row counts of every Gold table, when filter and breakdown values carry SQL, then
+    they match no account and every table is intact."""
     # Given the row counts of every Gold table
     before = gold_counts(lakehouse)
     # When a filter value carries SQL
@@ -163,16 +176,23 @@ def test_injection_through_a_filter_value_matches_nothing_and_changes_nothing(
     {"account_name": ["x"]},
 ])
 def test_unknown_filter_dimensions_are_refused(mapping: dict[str, Any]) -> None:
+    """Given a filter mapping with an unknown dimension (SQL in its name, or a column that is no
+    filter), when MetricFilters are made from it, then MetricFilterError says it is an unknown
+    filter dimension."""
     with pytest.raises(metrics.MetricFilterError, match="unknown filter dimension"):
         metrics.MetricFilters.from_mapping(mapping)
 
 
 def test_unknown_breakdown_dimension_is_refused(lakehouse: Settings) -> None:
+    """Given the built lakehouse, when a breakdown by a column that is no breakdown dimension is
+    asked for, then MetricFilterError says it is an unknown dimension."""
     with pytest.raises(metrics.MetricFilterError, match="unknown dimension"):
         metrics.fetch_breakdown(lakehouse, "account_name", date(2025, 12, 1))
 
 
 def test_bad_filter_values_are_refused() -> None:
+    """Given a filter value that is a bare string instead of a tuple, or a start after the end, when
+    MetricFilters are made, then MetricFilterError is raised."""
     with pytest.raises(metrics.MetricFilterError):
         metrics.MetricFilters(segment="smb")  # type: ignore[arg-type]
     with pytest.raises(metrics.MetricFilterError, match="after end"):
@@ -180,27 +200,37 @@ def test_bad_filter_values_are_refused() -> None:
 
 
 def test_the_connection_is_closed_after_use(lakehouse: Settings) -> None:
+    """Given a metric-layer backend used inside its context, when the context exits, then its DuckDB
+    connection is closed."""
+    # Given a backend whose connection answers inside its context
     with metrics.open_metrics(lakehouse) as backend:
         con = backend.con
         assert con.execute("select 1").fetchone() == (1,)
+    # When the context has exited, then the connection is closed
     with pytest.raises(duckdb.ConnectionException):
         con.execute("select 1")
 
 
 def test_the_connection_is_read_only(lakehouse: Settings) -> None:
+    """Given the metric layer's connection, when it is sent a DELETE on a Gold table, then DuckDB
+    refuses it."""
     with metrics.open_metrics(lakehouse) as backend, pytest.raises(duckdb.Error):
         backend.raw_sql("delete from gold.main.dim_accounts")
 
 
 def test_queries_share_one_attached_connection_per_publication(lakehouse: Settings) -> None:
-    from transform import warehouse
+    """Given a query through the shared read-only connection, when a second query reads the same
+    publication, then the same single connection serves it (no new attach) with the same result."""
+    from transform import readonly as warehouse
 
+    # Given a first query through the shared read-only connection
     with warehouse.shared_readonly(lakehouse) as first:
         first_total = first.execute("select count(*) from gold.dim_accounts").fetchone()
     shared = {k: id(v) for k, v in warehouse._SHARED.items() if k[0] == str(lakehouse.root)}
+    # When a second query reads the same publication
     with warehouse.shared_readonly(lakehouse) as second:
         assert second.execute("select count(*) from gold.dim_accounts").fetchone() == first_total
-    # the same connection serves the second call: no new attach for the same publication
+    # Then the same connection serves the second call: no new attach for the same publication
     assert {k: id(v) for k, v in warehouse._SHARED.items()
             if k[0] == str(lakehouse.root)} == shared
     assert len(shared) == 1

@@ -10,6 +10,9 @@ from lakecore.settings import Settings
 
 
 def test_report_is_self_contained_and_shows_gold(lakehouse: Settings, tmp_path: Path) -> None:
+    """Given the built lakehouse, when the offline report is written for the whole business, then
+    every chart is inline SVG with PNG and SVG files beside it, nothing is loaded from the network,
+    and the KPI cards show the metric layer's last month."""
     # When the report is written for the whole business
     index = report.write_report(lakehouse, out_dir=tmp_path / "report")
     page = index.read_text()
@@ -29,9 +32,14 @@ def test_report_is_self_contained_and_shows_gold(lakehouse: Settings, tmp_path: 
 
 
 def test_report_of_a_slice_names_its_filters(lakehouse: Settings, tmp_path: Path) -> None:
+    """Given a filter to the smb segment, when the report of that slice is written without image
+    files, then the page names the filter and shows the slice's MRR, and no PNG is written."""
+    # Given a filter to the smb segment
     filters = metrics.MetricFilters(segment=("smb",))
+    # When the report of that slice is written without image files
     index = report.write_report(lakehouse, filters, out_dir=tmp_path, formats=())
     page = index.read_text()
+    # Then the page names the filter and shows the slice's MRR, and no PNG is written
     assert "segment in (smb)" in page
     smb = metrics.fetch_dashboard(lakehouse, filters).latest()
     assert smb is not None

@@ -1,4 +1,4 @@
-"""Landing-file writers and readers for the dbt tests (imported by the tests)."""
+"""Landing-file builders and Gold readers for the dbt build tests (tests/transform)."""
 
 from __future__ import annotations
 

@@ -11,7 +11,7 @@ from ingestion.loader import ingest
 from ingestion.manifest import Manifest
 from lakecore.errors import HostilePathError
 from lakecore.settings import Settings
-from tests.conftest import (
+from tests.helpers.landing import (
     PLANS_HEADER,
     WriteLanding,
     bronze_rows,
@@ -32,6 +32,9 @@ def batch(settings: Settings, landing_file: str):
 def test_b1_malformed_csv_quarantines_bad_lines_and_lands_good_rows(
     settings: Settings, write_landing: WriteLanding
 ) -> None:
+    """Given a plans CSV with an unterminated quote, a ragged row, quoted commas and newlines and a
+    blank line, when it is ingested, then the good rows land, the bad lines are quarantined by line
+    with a reason, and the batch's counts reconcile."""
     # Given a CSV with an unterminated quote on line 3 and a ragged row on line 4
     write_landing(PLANS, "\n".join([
         PLANS_HEADER,
@@ -61,6 +64,8 @@ def test_b1_malformed_csv_quarantines_bad_lines_and_lands_good_rows(
 
 def test_b2_malformed_json_lines_named_by_line(settings: Settings,
                                               write_landing: WriteLanding) -> None:
+    """Given JSON Lines with a truncated object and a line of invalid UTF-8, when they are ingested,
+    then the other lines land and the two bad ones are quarantined, named by line and reason."""
     # Given JSON Lines with a truncated object (line 2) and invalid UTF-8 (line 3)
     content = (subscription(subscription_id="s1").encode() + b"\n"
                + b'{"subscription_id": "s2", "account_id": \n'
@@ -68,7 +73,9 @@ def test_b2_malformed_json_lines_named_by_line(settings: Settings,
                    b"acc_X", b"acc_\xff")  # a lone 0xff byte is not UTF-8
                + b"\n" + subscription(subscription_id="s4").encode() + b"\n")
     write_landing(SUBS, content)
+    # When it is ingested
     ingest(settings)
+    # Then the other lines land and the bad ones are quarantined, named by line and reason
     assert [r[0] for r in bronze_rows(settings, "billing/subscriptions", "subscription_id")] == [
         "s1", "s4"]
     assert quarantine_rows(settings) == [
@@ -79,6 +86,11 @@ def test_b2_malformed_json_lines_named_by_line(settings: Settings,
 
 def test_b3_wrong_types_are_quarantined_never_nulled(settings: Settings,
                                                     write_landing: WriteLanding) -> None:
+    """Given subscriptions with a fractional quantity, a quoted quantity and an impossible date, and
+    a plan with a non-numeric amount, when they are ingested, then those rows are quarantined with
+    the type error (never nulled) and only the clean row lands."""
+    # Given values of the wrong type: a fractional and a quoted quantity, an impossible
+    # date, a non-numeric amount
     write_landing(SUBS, "\n".join([
         subscription(subscription_id="s1", quantity=1.5),
         subscription(subscription_id="s2", started_at="2024-02-31T00:00:00Z"),
@@ -86,7 +98,9 @@ def test_b3_wrong_types_are_quarantined_never_nulled(settings: Settings,
         subscription(subscription_id="s4"),
     ]) + "\n")
     write_landing(PLANS, PLANS_HEADER + "\n" + plan_line("p1", amount="abc") + "\n")
+    # When they are ingested
     ingest(settings)
+    # Then only the clean row lands; the others are quarantined with the type error
     assert bronze_rows(settings, "billing/subscriptions", "subscription_id, quantity") == [
         ("s4", 2)]
     assert quarantine_rows(settings) == [
@@ -100,16 +114,22 @@ def test_b3_wrong_types_are_quarantined_never_nulled(settings: Settings,
 def test_b4_missing_required_column_rejects_the_whole_file(
     settings: Settings, write_landing: WriteLanding
 ) -> None:
+    """Given a plans CSV whose header lacks the required tier and currency columns, when it is
+    ingested, then the whole file is rejected naming them, nothing lands or is committed, and a
+    rerun reports it as rejected earlier."""
+    # Given a plans file whose header lacks two required columns
     header = PLANS_HEADER.replace(",currency", "").replace(",tier", "")
     write_landing(PLANS, header + "\np1,Growth,month,1,4900,true,2024-01-01T00:00:00Z\n")
+    # When it is ingested
     report = ingest(settings)
+    # Then the file is rejected whole, naming them, and nothing lands or is committed
     assert [(o.status, o.message) for o in report.outcomes] == [
         ("rejected", "header lacks required columns: tier, currency")]
     assert bronze_rows(settings, "billing/plans") == []
     assert quarantine_rows(settings) == []
     assert not list(settings.bronze.rglob("*.parquet"))
     assert Manifest(settings.manifest_path).batches() == []
-    # a rerun does not retry the same bytes but says so again
+    # And a rerun does not retry the same bytes but says so again
     again = ingest(settings)
     assert again.outcomes[0].status == "rejected"
     assert "rejected earlier" in again.outcomes[0].message
@@ -118,10 +138,16 @@ def test_b4_missing_required_column_rejects_the_whole_file(
 def test_b5_unknown_columns_are_kept_in_extra_and_reported(
     settings: Settings, write_landing: WriteLanding
 ) -> None:
+    """Given a plans CSV and subscriptions with columns the contract does not know, when they are
+    ingested, then the rows land with those values as JSON in _extra (null when empty) and the
+    outcome names the columns ignored downstream."""
+    # Given a plans column and a subscription field the contract does not know
     write_landing(PLANS, PLANS_HEADER + ",color\n" + plan_line("p1") + ",red\n"
                   + plan_line("p2") + ",\n")
     write_landing(SUBS, subscription(subscription_id="s1", promo="X1") + "\n")
+    # When they are ingested
     report = ingest(settings)
+    # Then they are kept in _extra (null when empty) and the outcome names them
     assert bronze_rows(settings, "billing/plans", "plan_id, _extra") == [
         ("p1", '{"color":"red"}'), ("p2", None)]
     assert bronze_rows(settings, "billing/subscriptions", "subscription_id, _extra") == [
@@ -132,11 +158,16 @@ def test_b5_unknown_columns_are_kept_in_extra_and_reported(
 
 def test_b6_duplicate_keys_are_all_kept_in_bronze(settings: Settings,
                                                  write_landing: WriteLanding) -> None:
+    """Given one subscription key twice in a file and again in a later export, when they are
+    ingested, then Bronze keeps all three rows, each with its export date and line number."""
+    # Given key s1 twice in one file and once more in the next day's export
     line = subscription(subscription_id="s1")
     write_landing(SUBS, line + "\n" + line + "\n")
     write_landing("billing/subscriptions/2024-03-02/part-0001.jsonl",
                   subscription(subscription_id="s1", quantity=3) + "\n")
+    # When they are ingested
     ingest(settings)
+    # Then Bronze keeps all three, with their export date and line
     assert bronze_rows(settings, "billing/subscriptions",
                        "subscription_id, quantity, _export_date::varchar, _line_number") == [
         ("s1", 2, "2024-03-01", 1), ("s1", 2, "2024-03-01", 2), ("s1", 3, "2024-03-02", 1)]
@@ -145,13 +176,19 @@ def test_b6_duplicate_keys_are_all_kept_in_bronze(settings: Settings,
 def test_b7_negative_money_absurd_quantity_unknown_enum(
     settings: Settings, write_landing: WriteLanding
 ) -> None:
+    """Given an absurd quantity, an unknown status, a discount above 100 % and a negative plan
+    amount, when they are ingested, then each of those rows is quarantined naming the rule it
+    breaks."""
+    # Given an absurd quantity, an unknown status, a discount above 100, a negative amount
     write_landing(SUBS, "\n".join([
         subscription(subscription_id="s1", quantity=250000),
         subscription(subscription_id="s2", status="paused"),
         subscription(subscription_id="s3", discount_percent=120),
     ]) + "\n")
     write_landing(PLANS, PLANS_HEADER + "\n" + plan_line("p1", amount="-100") + "\n")
+    # When they are ingested
     ingest(settings)
+    # Then each row is quarantined naming the rule it breaks
     assert quarantine_rows(settings) == [
         (PLANS, 2, "unit_amount_minor: below the minimum 0: -100"),
         (SUBS, 1, "quantity: above the maximum 100000: 250000"),
@@ -163,19 +200,25 @@ def test_b7_negative_money_absurd_quantity_unknown_enum(
 def test_b8_timestamps_without_offset_or_out_of_range(
     settings: Settings, write_landing: WriteLanding
 ) -> None:
+    """Given timestamps without an offset, before 2000, far in the future, and one at +02:00, when
+    they are ingested, then the first three are quarantined with the reason and the last lands
+    normalised to UTC, partitioned by its export date."""
+    # Given timestamps without an offset, too old, too far ahead, and one at +02:00
     write_landing(SUBS, "\n".join([
         subscription(subscription_id="s1", updated_at="2024-01-05T10:00:00"),
         subscription(subscription_id="s2", created_at="1900-01-01T00:00:00Z"),
         subscription(subscription_id="s3", created_at="2999-01-01T00:00:00Z"),
         subscription(subscription_id="s4", updated_at="2024-01-05T12:00:00+02:00"),
     ]) + "\n")
+    # When they are ingested
     ingest(settings)
+    # Then the first three are quarantined with the reason
     assert quarantine_rows(settings) == [
         (SUBS, 1, "updated_at: timestamp without UTC offset: '2024-01-05T10:00:00'"),
         (SUBS, 2, "created_at: out of the accepted range: '1900-01-01T00:00:00Z'"),
         (SUBS, 3, "created_at: out of the accepted range: '2999-01-01T00:00:00Z'"),
     ]
-    # offsets are normalised to UTC; the partition is the export date, never the event's
+    # And offsets are normalised to UTC; the partition is the export date, never the event's
     rows = bronze_rows(settings, "billing/subscriptions", "updated_at::varchar, ingestion_date")
     assert rows == [("2024-01-05 10:00:00+00", __import__("datetime").date(2024, 3, 1))]
     assert [p.name for p in (settings.bronze / "billing" / "subscriptions").iterdir()] == [
@@ -184,6 +227,10 @@ def test_b8_timestamps_without_offset_or_out_of_range(
 
 def test_b9_encodings_bom_latin1_emoji_nul_crlf(settings: Settings,
                                                write_landing: WriteLanding) -> None:
+    """Given a plans CSV with a BOM and CRLF line ends holding emoji, a Latin-1 byte and a NUL byte,
+    when it is ingested, then the UTF-8 rows land intact and the Latin-1 and NUL lines are
+    quarantined with an encoding reason."""
+    # Given a plans file with a BOM and CRLF line ends: emoji, a Latin-1 byte, a NUL byte
     rows = [
         PLANS_HEADER,
         plan_line("p1", "Café 🚀"),
@@ -194,7 +241,9 @@ def test_b9_encodings_bom_latin1_emoji_nul_crlf(settings: Settings,
     content = b"\xef\xbb\xbf" + "\r\n".join(rows).encode("utf-8").replace(
         b"Caf\xc3\xa9,", b"Caf\xe9,") + b"\r\n"
     write_landing(PLANS, content)
+    # When it is ingested
     ingest(settings)
+    # Then UTF-8 rows land intact; the Latin-1 and NUL lines are quarantined with a reason
     assert bronze_rows(settings, "billing/plans", "plan_id, plan_name") == [
         ("p1", "Café 🚀"), ("p4", "Crlf")]
     assert quarantine_rows(settings) == [
@@ -214,8 +263,13 @@ def test_b9_encodings_bom_latin1_emoji_nul_crlf(settings: Settings,
 )
 def test_b10_empty_files_are_empty_batches(settings: Settings, write_landing: WriteLanding,
                                           relative: str, content: bytes) -> None:
+    """Given a landing file without rows (empty, header only, or a JSON array), when it is ingested,
+    then it is committed as an empty batch without a Bronze file that still sets the as-of date."""
+    # Given a landing file without rows
     write_landing(relative, content)
+    # When it is ingested
     report = ingest(settings)
+    # Then it is an empty batch: committed, no rows, no Bronze file, and it sets the as-of date
     assert [o.status for o in report.outcomes] == ["empty"]
     b = batch(settings, relative)
     assert (b.input_rows, b.landed_rows, b.quarantined_rows, b.bronze_file) == (0, 0, 0, None)
@@ -224,12 +278,17 @@ def test_b10_empty_files_are_empty_batches(settings: Settings, write_landing: Wr
 
 def test_b12_null_or_blank_keys_are_quarantined(settings: Settings,
                                                write_landing: WriteLanding) -> None:
+    """Given subscriptions whose key is null or blank, when they are ingested, then those rows are
+    quarantined as blank keys."""
+    # Given subscriptions whose key is null or blank
     write_landing(SUBS, "\n".join([
         subscription(subscription_id=None),
         subscription(subscription_id="  "),
         subscription(subscription_id="s3"),
     ]) + "\n")
+    # When they are ingested
     ingest(settings)
+    # Then those rows are quarantined as blank keys
     assert quarantine_rows(settings) == [
         (SUBS, 1, "subscription_id: blank key"),
         (SUBS, 2, "subscription_id: blank key"),
@@ -239,6 +298,11 @@ def test_b12_null_or_blank_keys_are_quarantined(settings: Settings,
 def test_b13_hostile_paths_are_refused_before_any_read(
     settings: Settings, write_landing: WriteLanding, tmp_path: Path
 ) -> None:
+    """Given a symlink to a file outside the landing zone, a symlinked folder and a file name
+    holding quotes and SQL, when hostile paths are named explicitly and the zone is then ingested,
+    then the paths are refused before any read, the symlinks are refused unread, and only the oddly
+    named file lands."""
+    # Given a file outside the landing zone
     outside = tmp_path / "secret.csv"
     outside.write_text(PLANS_HEADER + "\n" + plan_line("stolen") + "\n")
     # a symlink inside the landing zone pointing out of it, and a folder symlink
@@ -249,10 +313,13 @@ def test_b13_hostile_paths_are_refused_before_any_read(
     # a name with quotes and SQL in it is fine: names never reach SQL
     quoted = "billing/plans/2024-03-02/it's\"; drop table x; --.csv"
     write_landing(quoted, PLANS_HEADER + "\n" + plan_line("q1") + "\n")
+    # When hostile paths are named explicitly, then each is refused before any read
     for hostile in ("../secret.csv", str(outside), "billing/../../secret.csv"):
         with pytest.raises(HostilePathError):
             ingest(settings, files=[hostile])
+    # When the whole landing zone is ingested
     report = ingest(settings)
+    # Then both symlinks are refused unread, the oddly named file lands, the secret does not
     statuses = {o.landing_file: (o.status, o.message) for o in report.outcomes}
     assert statuses["billing/plans/2024-03-01/link.csv"] == (
         "refused", "a symlink leads outside the landing zone; not read")

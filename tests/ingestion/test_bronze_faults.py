@@ -18,7 +18,8 @@ from ingestion.loader import ingest, list_orphans
 from ingestion.manifest import Manifest
 from lakecore.errors import PipelineLockedError, StorageError
 from lakecore.settings import Settings
-from tests.conftest import PROJECT, WriteLanding, bronze_rows, subscription
+from tests.helpers import PROJECT
+from tests.helpers.landing import WriteLanding, bronze_rows, subscription
 
 SUBS = "billing/subscriptions/2024-03-01/part-0001.jsonl"
 
@@ -62,6 +63,9 @@ def kill_at(settings: Settings, point: str, **env: str) -> None:
 def test_f1_sigkill_while_writing_bronze_leaves_nothing_visible(
     settings: Settings, write_landing: WriteLanding
 ) -> None:
+    """Given a landing file big enough for several Bronze blocks, when the loader is SIGKILLed after
+    writing its first block, then nothing is at a final path or committed, and the next run cleans
+    the staging file up and loads the batch exactly once."""
     # Given a landing file big enough to be written in several blocks
     write_landing(SUBS, many_subscriptions(3000))
     # When the loader is SIGKILLed after writing its first block of Bronze rows
@@ -82,15 +86,20 @@ def test_f1_sigkill_while_writing_bronze_leaves_nothing_visible(
 def test_f2_sigkill_after_rename_before_commit_keeps_file_invisible(
     settings: Settings, write_landing: WriteLanding
 ) -> None:
+    """Given a landing file, when the loader is SIGKILLed after renaming its Bronze file but before
+    the manifest commit, then the file stays invisible and is listed as an orphan, and the rerun
+    removes it and commits the batch once."""
+    # Given a landing file
     write_landing(SUBS, many_subscriptions(50))
+    # When the loader is SIGKILLed after renaming its Bronze file, before the commit
     kill_at(settings, "before_commit")
-    # the renamed file exists at its final path but is not committed: invisible, listed
+    # Then the renamed file exists at its final path but is not committed: invisible, listed
     on_disk = list(settings.bronze.rglob("*.parquet"))
     assert len(on_disk) == 1
     assert Manifest(settings.manifest_path).batches() == []
     assert bronze_rows(settings, "billing/subscriptions") == []
     assert list_orphans(settings) == [on_disk[0].relative_to(settings.root).as_posix()]
-    # the rerun cleans the orphan and commits once
+    # And the rerun cleans the orphan and commits once
     report = ingest(settings)
     assert report.count("loaded") == 1
     assert len(bronze_rows(settings, "billing/subscriptions")) == 50
@@ -101,15 +110,20 @@ def test_f2_sigkill_after_rename_before_commit_keeps_file_invisible(
 def test_f6_second_run_is_refused_naming_the_holder(
     settings: Settings, write_landing: WriteLanding
 ) -> None:
+    """Given an ingest paused before its commit (holding the pipeline lock), when a second ingest
+    starts in this process and through the CLI, then both are refused naming the holder (the CLI in
+    one line, exit code 3), and once the holder is killed a rerun lands every row once."""
+    # Given an ingest run paused before its commit, holding the pipeline lock
     write_landing(SUBS, many_subscriptions(10))
     proc = start_ingest(settings, pause_at="before_commit")
     try:
         wait_for(settings.meta / "paused-at-before_commit", proc)
+        # When a second run starts, then it is refused naming the holder
         with pytest.raises(PipelineLockedError) as caught:
             ingest(settings)
         assert f"pid {proc.pid}" in str(caught.value)
         assert "'ingest'" in str(caught.value)
-        # the CLI says the same in one line, exit code 3, no traceback
+        # And the CLI says the same in one line, exit code 3, no traceback
         cli = subprocess.run(
             [sys.executable, "-m", "saaslake.cli", "ingest"], cwd=PROJECT,
             env={**os.environ, "LAKEHOUSE_ROOT": str(settings.root)},
@@ -121,7 +135,7 @@ def test_f6_second_run_is_refused_naming_the_holder(
     finally:
         proc.kill()
         proc.wait()
-    # the killed holder's lock is released by the kernel; no duplicates after the rerun
+    # And the killed holder's lock is released by the kernel; no duplicates after the rerun
     ingest(settings)
     assert len(bronze_rows(settings, "billing/subscriptions")) == 10
 
@@ -129,13 +143,19 @@ def test_f6_second_run_is_refused_naming_the_holder(
 def test_f8_same_file_twice_and_renamed_copy_is_a_no_op(
     settings: Settings, write_landing: WriteLanding
 ) -> None:
+    """Given an ingested landing file, when it is ingested again and a copy arrives under another
+    name and date, then both runs are no-ops saying the bytes were already loaded, and Bronze holds
+    the rows once."""
+    # Given an ingested landing file
     write_landing(SUBS, many_subscriptions(5))
     first = ingest(settings)
     assert first.count("loaded") == 1
+    # When it is ingested again
     again = ingest(settings)
+    # Then the run is a no-op that says so
     assert [o.status for o in again.outcomes] == ["duplicate"]
     assert "already loaded" in again.outcomes[0].message
-    # the same bytes under another name and date are the same batch
+    # When the same bytes arrive under another name and date, then they are the same batch
     shutil.copy(settings.landing / SUBS,
                 write_landing("billing/subscriptions/2024-03-05/renamed.jsonl", ""))
     renamed = ingest(settings)
@@ -166,6 +186,9 @@ def small_disk(tmp_path: Path):
 def test_f5_disk_full_names_batch_and_path_and_keeps_nothing(
     tmp_path: Path, small_disk: Path
 ) -> None:
+    """Given a lakehouse on a 2 MiB disk and a landing file whose Bronze needs more, when it is
+    ingested, then a StorageError names the batch, the path and the full disk and nothing partial is
+    left, and after the disk grows the rerun loads every row."""
     # Given a lakehouse on a 2 MiB disk and a landing file (elsewhere) whose Bronze needs more
     settings = Settings.from_env(root=small_disk / "lakehouse", landing=tmp_path / "landing")
     landing = settings.landing / SUBS
@@ -192,10 +215,15 @@ def test_f5_disk_full_names_batch_and_path_and_keeps_nothing(
 
 
 def test_reader_blocks_keep_exact_line_numbers(tmp_path: Path) -> None:
-    # lines split across tiny blocks keep their numbers; a last line without newline counts
+    """Given a JSON Lines file with a BOM, a CRLF line, a blank line and no final newline, when it
+    is read in 3-byte blocks, then every line comes out whole with its 1-based number (the BOM
+    dropped)."""
+    # Given a file with a BOM, a CRLF line, a blank line and a last line without newline
     path = tmp_path / "x.jsonl"
     path.write_bytes(b"\xef\xbb\xbfa\nbb\r\n\nccc")
+    # When it is read in blocks of 3 bytes
     blocks = list(reader.iter_line_blocks(path, block_bytes=3))
     lines = [(first + i, v) for first, arr in blocks for i, v in enumerate(arr.to_pylist())]
+    # Then lines split across tiny blocks keep their numbers; a last line without newline counts
     assert lines == [(1, b"a\n"), (2, b"bb\r\n"), (3, b"\n"), (4, b"ccc")]
     assert json.loads("[]") == []

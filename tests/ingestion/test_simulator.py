@@ -1,7 +1,7 @@
 """The simulator writes the landing contract exactly, deterministically and at scale.
 
-The checks here are written against SOURCES.md / ``ingestion.contract`` with plain Python
-(csv, json, re), independent of the simulator's own rendering code.
+The checks here are written against docs/reference/landing-contract.md / ``ingestion.contract`` with
+plain Python (csv, json, re), independent of the simulator's own rendering code.
 """
 
 from __future__ import annotations
@@ -105,6 +105,7 @@ def _check_value(ent: Entity, name: str, value: object) -> None:
 
 @pytest.fixture(scope="module")
 def clean(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, SimulationSummary]:
+    """The default period simulated at scale 0.02 without dirty rows: (root, summary)."""
     root = tmp_path_factory.mktemp("clean")
     summary = simulate(root, scale=0.02, seed=7)
     return root, summary
@@ -134,11 +135,17 @@ def loaded(clean: tuple[Path, SimulationSummary]) -> dict[str, list[tuple[date, 
 # --- determinism -----------------------------------------------------------------------
 
 def test_same_arguments_give_identical_files_and_other_seed_differs(tmp_path: Path) -> None:
+    """Given the same arguments with seed 3 twice and seed 4 once, when the simulator writes three
+    landing zones, then seed 3 gives byte-identical files and summaries (bytes as on disk) and seed
+    4 gives other files and row counts."""
+    # Given the same arguments, with seed 3 twice and seed 4 once
     kwargs = {"scale": 0.02, "start": START, "end": END, "daily_days": DAILY}
+    # When the simulator writes three landing zones
     a = simulate(tmp_path / "a", seed=3, **kwargs)
     b = simulate(tmp_path / "b", seed=3, **kwargs)
     c = simulate(tmp_path / "c", seed=4, **kwargs)
     ha, hb, hc = _hashes(tmp_path / "a"), _hashes(tmp_path / "b"), _hashes(tmp_path / "c")
+    # Then the same seed gives identical files and summaries, the other seed differs
     assert len(ha) == a.files > DAILY
     assert ha == hb
     assert a.rows == b.rows
@@ -148,6 +155,8 @@ def test_same_arguments_give_identical_files_and_other_seed_differs(tmp_path: Pa
 
 
 def test_default_period_is_two_fixed_years() -> None:
+    """Given no dates, when the default period is asked for, then it ends on 2025-12-31 and
+    starts 730 days earlier."""
     start, end = default_period()
     assert end == date(2025, 12, 31)
     assert (end - start).days == 730
@@ -156,14 +165,19 @@ def test_default_period_is_two_fixed_years() -> None:
 # --- layout and conformance ------------------------------------------------------------
 
 def test_layout_backfill_then_daily_exports(clean: tuple[Path, SimulationSummary]) -> None:
+    """Given the clean simulation of the default period, when its export dates and files are listed,
+    then one backfill export comes first followed by 60 daily ones, large backfills are split into
+    monthly parts, fx rates come every day, and no row is dirty."""
+    # Given the clean simulation of the default period
     root, summary = clean
     _start, end = default_period()
     first_daily = end - timedelta(days=59)
     backfill = first_daily - timedelta(days=1)
+    # Then one backfill export comes first, then 60 daily exports through the period's end
     assert summary.export_dates[0] == backfill
     assert summary.export_dates[-1] == end
     assert set(summary.export_dates) == {backfill + timedelta(days=i) for i in range(61)}
-    # Large backfills are split into monthly parts; fx has a file every day.
+    # And large backfills are split into monthly parts; fx has a file every day.
     parts = sorted((root / "app/events" / backfill.isoformat()).iterdir())
     assert [p.name for p in parts[:3]] == ["part-0001.jsonl", "part-0002.jsonl", "part-0003.jsonl"]
     assert len(parts) >= 20
@@ -176,6 +190,9 @@ def test_layout_backfill_then_daily_exports(clean: tuple[Path, SimulationSummary
 def test_every_file_conforms_to_the_contract(
     loaded: dict[str, list[tuple[date, dict]]], clean: tuple[Path, SimulationSummary]
 ) -> None:
+    """Given every file of the clean simulation parsed strictly and each value checked against its
+    column's contract rule (the loaded fixture), when rows are counted per entity, then every entity
+    has rows, as many as the summary says, and accounts and events come at volume."""
     _root, summary = clean
     assert set(loaded) == set(ENTITIES)
     for name, rows in loaded.items():
@@ -185,6 +202,8 @@ def test_every_file_conforms_to_the_contract(
 
 
 def test_nothing_in_an_export_is_after_its_day(loaded: dict[str, list[tuple[date, dict]]]) -> None:
+    """Given every simulated row with its export date, when its time columns are compared with the
+    end of that day, then none is later (an fx rate date is on or before it)."""
     for name, rows in loaded.items():
         ent = ENTITIES[name]
         for export, row in rows:
@@ -202,19 +221,26 @@ def test_nothing_in_an_export_is_after_its_day(loaded: dict[str, list[tuple[date
 def test_referential_integrity_and_version_order(
     loaded: dict[str, list[tuple[date, dict]]],
 ) -> None:
+    """Given the simulated accounts, plans and users, when subscriptions, invoices and events are
+    checked against them, then every reference resolves, each subscription's versions are in time
+    order, and invoice lines and totals add up."""
+    # Given the simulated accounts, plans and users
     accounts = {r["account_id"] for _e, r in loaded["app/accounts"]}
     plans = {r["plan_id"] for _e, r in loaded["billing/plans"]}
     users = {r["user_id"]: r["account_id"] for _e, r in loaded["app/users"]}
     subs = loaded["billing/subscriptions"]
+    # Then every subscription version names a known account and plan
     versions: dict[str, list[tuple[str, date]]] = defaultdict(list)
     for export, r in subs:
         assert r["account_id"] in accounts
         assert r["plan_id"] in plans
         versions[r["subscription_id"]].append((r["updated_at"], export))
+    # And each subscription's versions, in export order, have strictly increasing updated_at
     for sid, vs in versions.items():
         stamps = [v[0] for v in sorted(vs, key=lambda v: (v[1], v[0]))]
         assert stamps == sorted(stamps), sid
         assert len(set(stamps)) == len(stamps), sid
+    # And invoices name known subscriptions and accounts, and their amounts add up
     sub_ids = set(versions)
     for _e, r in loaded["billing/invoices"]:
         assert r["subscription_id"] in sub_ids
@@ -225,12 +251,18 @@ def test_referential_integrity_and_version_order(
         if r["status"] == "paid":
             assert r["amount_paid_minor"] == r["total_minor"]
             assert r["paid_at"] is not None
+    # And every event's user belongs to the event's account
     for _e, r in loaded["app/events"]:
         assert r["account_id"] in accounts
         assert users[r["user_id"]] == r["account_id"]
 
 
 def test_business_story_is_all_there(loaded: dict[str, list[tuple[date, dict]]]) -> None:
+    """Given every simulated row, when the subscription histories, plans, invoices and users are
+    summarised, then the whole SaaS story is there: trial conversions and lapses, upgrades,
+    scheduled cancellations, dunning, discounts, three currencies, annual and multi-month plans,
+    refunds, prorations, every role and deleted users."""
+    # When each subscription's versions are read in time order
     subs = [r for _e, r in loaded["billing/subscriptions"]]
     by_sub: dict[str, list[dict]] = defaultdict(list)
     for r in sorted(subs, key=lambda r: r["updated_at"]):
@@ -246,9 +278,12 @@ def test_business_story_is_all_there(loaded: dict[str, list[tuple[date, dict]]])
         qty = [v["quantity"] for v in vs]
         upgrades += any(a != b for a, b in itertools.pairwise(plans))
         upgrades += any(b > a for a, b in itertools.pairwise(qty))
+    # Then trials convert and lapse, and plans or seats change
     assert converted > 0
     assert lapsed > converted / 2
     assert upgrades > 0
+    # And the rest of the story is there: scheduled cancellations, dunning, discounts,
+    # currencies and intervals, retired plans, refunds, prorations, roles, deleted users
     scheduled = [r for r in subs if r["cancel_at_period_end"] and r["status"] == "active"]
     assert scheduled
     assert all(r["ended_at"] > r["updated_at"] and r["canceled_at"] for r in scheduled)
@@ -280,10 +315,15 @@ def test_business_story_is_all_there(loaded: dict[str, list[tuple[date, dict]]])
 def test_events_late_and_resent_and_fx_corrections(
     loaded: dict[str, list[tuple[date, dict]]],
 ) -> None:
+    """Given every simulated event and fx rate, when they are compared with their export dates and
+    each other, then some events are late and some re-sent (identical to their first delivery), and
+    some fx rates are corrected by a later row."""
+    # When events are compared with their export date and with each other
     events = loaded["app/events"]
     late = sum(1 for e, r in events if _ts(r["occurred_at"]).date() < e)
     ids = Counter(r["event_id"] for _e, r in events)
     resent = [i for i, c in ids.items() if c > 1]
+    # Then some arrive late and some again, a re-sent event identical to its first delivery
     assert late > 0
     assert resent
     for _e, r in events:
@@ -292,6 +332,7 @@ def test_events_late_and_resent_and_fx_corrections(
     for _e, r in events:
         line = json.dumps(r, sort_keys=True)
         assert first_seen.setdefault(r["event_id"], line) == line
+    # And some fx rates are corrected by a later row, for eur and gbp only
     fx = Counter((r["rate_date"], r["currency"]) for _e, r in loaded["billing/fx_rates"])
     assert any(c > 1 for c in fx.values())
     assert {c for _d, c in fx} == {"eur", "gbp"}
@@ -300,9 +341,14 @@ def test_events_late_and_resent_and_fx_corrections(
 # --- scale -----------------------------------------------------------------------------
 
 def test_volume_is_linear_in_scale(tmp_path: Path) -> None:
+    """Given one period, when it is simulated at scale 0.02 and 0.04, then the larger one has about
+    twice the accounts, events and subscriptions (a ratio between 1.6 and 2.4)."""
+    # Given the same period
     kwargs = {"start": START, "end": END, "daily_days": DAILY}
+    # When it is simulated at scale 0.02 and at 0.04
     small = simulate(tmp_path / "s", scale=0.02, **kwargs)
     large = simulate(tmp_path / "l", scale=0.04, **kwargs)
+    # Then twice the scale gives about twice the rows and accounts
     for name in ("app/accounts", "app/events", "billing/subscriptions"):
         ratio = large.rows[name] / small.rows[name]
         assert 1.6 <= ratio <= 2.4, (name, ratio)
@@ -312,11 +358,17 @@ def test_volume_is_linear_in_scale(tmp_path: Path) -> None:
 # --- dirty mode ------------------------------------------------------------------------
 
 def test_dirty_mode_breaks_every_entity_but_lines_stay_readable(tmp_path: Path) -> None:
+    """Given seed 11 and 5 % dirty rows, when the simulator runs, then every entity has some but
+    under 20 % bad rows, files have BOMs and CRLF, unparseable JSON lines are no more than the bad
+    rows, and the same seed breaks as many rows again."""
+    # When the simulator runs with 5 % dirty rows
     summary = simulate(tmp_path, scale=0.02, start=START, end=END, daily_days=DAILY,
                        dirty_share=0.05, seed=11)
+    # Then every entity has some bad rows, but under a fifth
     for name in ENTITIES:
         assert summary.bad_rows[name] > 0, name
         assert summary.bad_rows[name] < summary.rows[name] * 0.2, name
+    # And files have BOMs and CRLF, and JSON lines that do not parse are bad rows
     unreadable = Counter()
     boms = crlf = 0
     for path in tmp_path.rglob("*.*"):
@@ -334,6 +386,7 @@ def test_dirty_mode_breaks_every_entity_but_lines_stay_readable(tmp_path: Path) 
     assert crlf > 0
     for name, count in unreadable.items():
         assert 0 < count <= summary.bad_rows[name]
+    # And the same seed breaks as many rows again
     again = simulate(tmp_path / "again", scale=0.02, start=START, end=END, daily_days=DAILY,
                      dirty_share=0.05, seed=11)
     assert again.bad_rows == summary.bad_rows

@@ -18,7 +18,7 @@ import pytest
 from analytics import metrics
 from analytics.report import format_count, format_money
 from lakecore.settings import Settings
-from tests.notebooks.conftest import NOTEBOOKS, PROJECT, VENV_BIN, free_port
+from tests.helpers.notebooks import NOTEBOOKS, PROJECT, VENV_BIN, free_port
 from transform.warehouse import connect_readonly
 
 CHROMIUM = Path("/usr/bin/chromium")

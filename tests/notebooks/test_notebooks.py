@@ -6,6 +6,7 @@ build buttons are never pressed (their cells only act on a run button's click).
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -13,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from lakecore.settings import Settings
-from tests.notebooks.conftest import NOTEBOOKS, PROJECT, VENV_BIN, notebooks, run_python
+from tests.helpers.notebooks import NOTEBOOKS, PROJECT, VENV_BIN, notebooks, run_python
 
 NAMES = [p.stem for p in notebooks()]
 
@@ -46,6 +47,39 @@ def test_notebook_runs_as_a_script(name: str, notebook_env: dict[str, str],
     # Then it exits 0 and ran nothing that writes (no new batch, no new build)
     assert result.returncode == 0, result.stderr[-3000:]
     assert _lake_state(lakehouse) == before
+
+
+#: What a cell shows when something went wrong: a danger callout, or a section that gave up.
+FAILURE_MARKERS = ("data-kind='&quot;danger&quot;'", "not available", "Traceback")
+
+
+def _shown_failures(notebook: Path, env: dict[str, str], target: Path) -> list[str]:
+    """Run a notebook through `marimo export ipynb --include-outputs`; every failing output."""
+    result = subprocess.run(
+        [str(VENV_BIN / "marimo"), "export", "ipynb", "--include-outputs", str(notebook),
+         "-o", str(target), "-f"],
+        cwd=PROJECT, env=env, capture_output=True, text=True, timeout=240, check=False)
+    if not target.exists():
+        return [f"export failed: {result.stdout[-2000:]}{result.stderr[-2000:]}"]
+    failures = [] if result.returncode == 0 else [f"exit {result.returncode}: {result.stderr}"]
+    for cell in json.loads(target.read_text())["cells"]:
+        for output in cell.get("outputs", []):
+            text = json.dumps(output)
+            if output.get("output_type") == "error":
+                failures.append(f"{output.get('ename')}: {output.get('evalue')}")
+            elif any(marker in text for marker in FAILURE_MARKERS):
+                failures.append(text[:500])
+    return failures
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_no_cell_shows_an_error_on_a_built_lakehouse(name: str, notebook_env: dict[str, str],
+                                                      lakehouse: Settings,
+                                                      tmp_path: Path) -> None:
+    """Given a built lakehouse, when the notebook runs with every cell's output kept, then no
+    cell raised, and none shows a danger callout or says a section is "not available"."""
+    failures = _shown_failures(NOTEBOOKS / f"{name}.py", notebook_env, tmp_path / "out.ipynb")
+    assert failures == []
 
 
 @pytest.mark.parametrize("name", NAMES)

@@ -1,12 +1,13 @@
-"""Independent reference implementation of the Gold SaaS metrics (METRICS.md).
+"""Independent reference implementation of the Gold SaaS metrics (docs/reference/gold-metrics.md).
 
 This module is the oracle the dbt Gold layer is compared to. It reads the landing zone
-(``<landing>/<source>/<entity>/<export_date>/<file>.csv|.jsonl``, SOURCES.md) directly,
-with nothing but the Python standard library, and applies every METRICS.md rule literally:
-clarity over speed. It assumes clean input (every row well-formed); it does not
-quarantine anything.
+(``<landing>/<source>/<entity>/<export_date>/<file>.csv|.jsonl``,
+docs/reference/landing-contract.md) directly, with nothing but the Python standard library, and
+applies every docs/reference/gold-metrics.md rule literally: clarity over speed. It assumes clean
+input (every row well-formed); it does not quarantine anything.
 
-Readings of METRICS.md that this module commits to (see the project report / README):
+Readings of docs/reference/gold-metrics.md that this module commits to (see the project report /
+README):
 
 * Money is computed with exact rationals (:class:`fractions.Fraction`); the only rounding
   is half up to cents, once per account and month (and once for ``arpa_usd``).
@@ -338,7 +339,7 @@ def _count(rows: list[dict[str, Any]], movement: str) -> int:
 
 
 def compute_reference(landing: Path) -> dict[str, list[dict[str, Any]]]:
-    """The four METRICS.md Gold tables computed from a landing zone."""
+    """The four docs/reference/gold-metrics.md Gold tables computed from a landing zone."""
     inputs = Inputs(Path(landing))
     zero = Decimal("0.00")
     scanned, mrr = account_mrr_by_month(inputs)

@@ -3,7 +3,7 @@
 Given the hand-made landing zone in ``tests/fixtures/metrics/kitchen_sink/landing`` (see
 the README next to it for what each account exercises), when ``compute_reference`` runs,
 then the numbers below, computed by hand from the landing files, come out, and the
-METRICS.md identities hold for every month.
+docs/reference/gold-metrics.md identities hold for every month.
 
 As-of date: 2025-03-17 (latest export folder), so months run 2024-01 .. 2025-03 and the
 snapshot of March 2025 is B = 2025-03-18T00:00:00Z.
@@ -23,8 +23,7 @@ from typing import Any
 
 import pytest
 
-HERE = Path(__file__).resolve().parent
-KITCHEN_SINK = HERE / "fixtures" / "metrics" / "kitchen_sink" / "landing"
+from tests.helpers import KITCHEN_SINK, REFERENCE
 
 
 def _load_reference() -> Any:
@@ -33,7 +32,7 @@ def _load_reference() -> Any:
     if name in sys.modules:
         return sys.modules[name]
     spec = importlib.util.spec_from_file_location(
-        name, HERE / "reference" / "metrics_reference.py"
+        name, REFERENCE / "metrics_reference.py"
     )
     assert spec is not None
     assert spec.loader is not None
@@ -55,11 +54,13 @@ def m(year: int, month: int) -> date:
 
 @pytest.fixture(scope="module")
 def gold() -> dict[str, list[dict[str, Any]]]:
+    """The reference's four tables computed on the kitchen-sink landing zone."""
     return compute_reference(KITCHEN_SINK)
 
 
 @pytest.fixture(scope="module")
 def account_rows(gold: dict[str, list[dict[str, Any]]]) -> dict[tuple[str, date], dict]:
+    """The account facts by (account_id, month_start)."""
     return {(r["account_id"], r["month_start"]): r for r in gold["fct_account_mrr_monthly"]}
 
 
@@ -71,6 +72,9 @@ def by_month(rows: list[dict[str, Any]], key: str = "month_start") -> dict[date,
 
 
 def test_tables_have_exactly_the_metrics_md_columns(gold):
+    """Given the reference computed on the kitchen sink, when its tables are listed, then they are
+    exactly the four Gold metric tables (docs/reference/gold-metrics.md), none empty, every row with
+    exactly that table's columns in order."""
     expected = {
         "fct_account_mrr_monthly": [
             "account_id", "month_start", "mrr_usd", "previous_mrr_usd", "mrr_change_usd",
@@ -101,6 +105,9 @@ def test_tables_have_exactly_the_metrics_md_columns(gold):
 
 
 def test_money_is_decimal_to_the_cent_and_counts_are_int(gold):
+    """Given the reference tables, when every value's type is checked, then money is a Decimal to
+    the cent (never negative except mrr_change_usd), counts are int and rates are float or
+    null."""
     for name, rows in gold.items():
         for row in rows:
             for col, value in row.items():
@@ -119,6 +126,8 @@ def test_money_is_decimal_to_the_cent_and_counts_are_int(gold):
 
 
 def test_months_run_from_the_first_mrr_month_through_the_as_of_month(gold):
+    """Given the kitchen sink (first MRR in 2024-01, as-of date 2025-03-17), when the monthly
+    tables' months are listed, then they run from 2024-01 through 2025-03 without a gap."""
     # First month with MRR > 0: 2024-01 (acc_01, acc_03, acc_07). As-of: 2025-03-17.
     expected = [date(2024 + (i // 12), i % 12 + 1, 1) for i in range(15)]
     assert [r["month_start"] for r in gold["mrr_movements_monthly"]] == expected
@@ -127,6 +136,8 @@ def test_months_run_from_the_first_mrr_month_through_the_as_of_month(gold):
 
 
 def test_every_account_has_one_row_per_month_from_its_first_mrr_month(gold, account_rows):
+    """Given each account's first month with MRR, by hand, when the account facts are listed, then
+    every account has exactly one row per month from then on, with that month as its cohort."""
     first = {"acc_01": m(2024, 1), "acc_02": m(2024, 2), "acc_03": m(2024, 1),
              "acc_04": m(2024, 3), "acc_05": m(2024, 3), "acc_06": m(2024, 5),
              "acc_07": m(2024, 1), "acc_10": m(2024, 11)}
@@ -139,6 +150,8 @@ def test_every_account_has_one_row_per_month_from_its_first_mrr_month(gold, acco
 
 
 def test_accounts_without_month_end_mrr_appear_nowhere(account_rows):
+    """Given acc_08 (a trial that lapses) and acc_09 (active for part of one month), when the
+    account facts are listed, then neither appears: neither had MRR at a month end."""
     # acc_08: trial 2024-06-20 .. lapses 2024-07-04 (trialing at the June snapshot).
     # acc_09: active 2024-07-03, canceled 2024-07-21: no month-end MRR ever.
     accounts = {a for a, _ in account_rows}
@@ -214,10 +227,15 @@ ACCOUNT_MRR = [
 
 @pytest.mark.parametrize(("account", "month", "expected"), ACCOUNT_MRR)
 def test_account_mrr_is_hand_computed(account_rows, account, month, expected):
+    """Given an account and month of ACCOUNT_MRR and its MRR computed by hand from the landing
+    files, when the account facts are computed, then its mrr_usd is that amount to the cent."""
     assert account_rows[(account, month)]["mrr_usd"] == D(expected)
 
 
 def test_first_row_of_an_account_has_zero_previous_mrr(account_rows):
+    """Given acc_02, trialing in January 2024 and converted in February, when its account facts are
+    read, then its first row is February's, a new movement from zero previous MRR, and there is no
+    January row."""
     row = account_rows[("acc_02", m(2024, 2))]  # trialing in January: first row is Feb
     assert row["previous_mrr_usd"] == D("0.00")
     assert row["mrr_change_usd"] == D("123.34")
@@ -245,6 +263,9 @@ MOVEMENTS = [
 
 @pytest.mark.parametrize("case", MOVEMENTS, ids=lambda c: f"{c[2]}-{c[0]}-{c[1]:%Y-%m}")
 def test_each_movement_type(account_rows, case):
+    """Given an account and month of MOVEMENTS with its movement classified by hand, when its
+    account-fact row is read, then the movement, previous and current MRR, the change and is_active
+    are as classified."""
     account, month, movement, prev, cur = case
     row = account_rows[(account, month)]
     assert row["movement"] == movement
@@ -258,6 +279,8 @@ def test_each_movement_type(account_rows, case):
 
 
 def test_full_movement_row_september_2024(gold):
+    """Given August 2024's closing MRR and September's changes, by hand, when September's movement
+    row is read, then every column equals the hand-computed bridge."""
     # Aug closing: acc_01 196.00 + acc_02 123.34 + acc_04 145.13 + acc_05 126.00
     #              + acc_06 286.00 = 876.47 (5 customers)
     # Sep: acc_01 contraction 196.00 -> 116.00 (80.00); acc_07 reactivation 48.33
@@ -280,6 +303,9 @@ def test_full_movement_row_september_2024(gold):
 
 
 def test_full_movement_row_march_2025_the_partial_as_of_month(gold):
+    """Given February 2025's closing MRR and March's changes up to the as-of date, by hand, when
+    March's movement row is read, then every column equals the hand-computed bridge of the partial
+    month."""
     # Feb closing: 116.00 + 123.34 + 100.35 + 145.13 + 126.00 + 199.00 + 48.33 + 245.00
     #            = 1103.15 (8 customers)
     # Mar: acc_10 expansion 245.00 -> 326.67 (81.67); acc_01 contraction 116.00 -> 101.50
@@ -303,6 +329,8 @@ def test_full_movement_row_march_2025_the_partial_as_of_month(gold):
 
 
 def test_first_month_row(gold):
+    """Given the three accounts new in January 2024, when the first movement row is read, then it
+    opens at zero and closes at their new MRR with three customers."""
     # 2024-01: new acc_01 46.40 + acc_03 98.55 + acc_07 49.00 = 193.95
     row = gold["mrr_movements_monthly"][0]
     assert row["month_start"] == m(2024, 1)
@@ -318,6 +346,8 @@ def test_first_month_row(gold):
 
 
 def test_kpis_march_2025(gold):
+    """Given March 2025's movements, when its KPI row is read, then MRR, ARR, paying customers,
+    ARPA, the churn rates and the quick ratio equal the hand-computed values."""
     row = by_month(gold["saas_kpis_monthly"])[m(2025, 3)]
     assert row["mrr_usd"] == D("1044.32")
     assert row["arr_usd"] == D("12531.84")                  # 12 * 1044.32
@@ -333,6 +363,9 @@ def test_kpis_march_2025(gold):
 
 
 def test_kpi_ratios_with_zero_denominator_are_null(gold):
+    """Given months with a zero denominator (no opening MRR, or nothing lost), when their KPI rows
+    are read, then those ratios are null while the others are computed, 0.0 where only the numerator
+    is zero."""
     kpis = by_month(gold["saas_kpis_monthly"])
     first = kpis[m(2024, 1)]  # opening is 0: churn rates are null
     assert first["logo_churn_rate"] is None
@@ -348,6 +381,8 @@ def test_kpi_ratios_with_zero_denominator_are_null(gold):
 
 
 def test_nrr_and_grr_12m(gold):
+    """Given the payers of twelve months before, when the KPI rows are read, then nrr_12m and
+    grr_12m equal the hand-computed ratios, and are null before a year of history."""
     kpis = by_month(gold["saas_kpis_monthly"])
     # M-12 before the first month (2024-01): null
     assert kpis[m(2024, 12)]["nrr_12m"] is None
@@ -369,6 +404,8 @@ def test_nrr_and_grr_12m(gold):
 
 
 def test_cohort_rows(gold):
+    """Given the cohorts by first MRR month, when the cohort retention rows are read, then there is
+    one per cohort and month since its start, and sample rows equal the hand-computed retention."""
     rows = {(r["cohort_month"], r["months_since_start"]): r for r in gold["cohort_retention"]}
     # cohorts 2024-01 (3 accounts, 15 months), 2024-02 (1, 14), 2024-03 (2, 13),
     # 2024-05 (1, 11), 2024-11 (1, 5)
@@ -404,6 +441,9 @@ def test_cohort_rows(gold):
 
 
 def test_movement_identities_hold_every_month(gold):
+    """Given every movement row, when consecutive months are compared, then closing = opening +
+    gains - losses (MRR and customers), no movement is negative, and each month opens at the
+    previous close, the first at zero."""
     movements = gold["mrr_movements_monthly"]
     previous = None
     for row in movements:
@@ -429,6 +469,9 @@ def test_movement_identities_hold_every_month(gold):
 
 
 def test_account_mrr_sums_to_closing_and_kpis_agree(gold):
+    """Given every month, when account facts, movements and KPIs are compared, then account MRR and
+    active accounts sum to the closing MRR and customers, and the KPIs' MRR, ARR and paying
+    customers agree."""
     kpis = by_month(gold["saas_kpis_monthly"])
     for row in gold["mrr_movements_monthly"]:
         month = row["month_start"]
@@ -441,6 +484,9 @@ def test_account_mrr_sums_to_closing_and_kpis_agree(gold):
 
 
 def test_cohorts_and_rates_are_consistent(gold):
+    """Given the reference tables, when cohorts and rates are cross-checked, then cohort sizes add
+    up to the 8 new accounts, retention stays within [0, 1], and grr_12m exists for the last three
+    months only, within [0, 1]."""
     new_accounts = [r for r in gold["fct_account_mrr_monthly"] if r["movement"] == "new"]
     cohort_sizes = [r for r in gold["cohort_retention"] if r["months_since_start"] == 0]
     assert sum(r["cohort_customers"] for r in cohort_sizes) == len(new_accounts) == 8
@@ -464,8 +510,11 @@ def _copy_fixture(tmp_path: Path) -> Path:
 
 
 def test_a_later_empty_batch_moves_the_as_of_date(tmp_path):
-    # An empty accounts batch exported 2025-03-21: as-of 2025-03-21, B = 2025-03-22, so
-    # acc_06's enterprise sub (ended_at 2025-03-20) no longer counts in March.
+    """Given the kitchen sink plus an empty accounts batch exported 2025-03-21, when the reference
+    is computed, then the as-of date moves with it and acc_06's subscription ending 2025-03-20 no
+    longer counts in March."""
+    # Given an empty accounts batch exported 2025-03-21: as-of 2025-03-21, B = 2025-03-22,
+    # so acc_06's enterprise sub (ended_at 2025-03-20) no longer counts in March.
     landing = _copy_fixture(tmp_path)
     folder = landing / "app" / "accounts" / "2025-03-21"
     folder.mkdir()
@@ -473,20 +522,27 @@ def test_a_later_empty_batch_moves_the_as_of_date(tmp_path):
         "account_id,account_name,country_code,segment,industry,acquisition_channel,"
         "created_at,updated_at\n"
     )
+    # When the reference is computed
     rows = compute_reference(landing)["fct_account_mrr_monthly"]
+    # Then acc_06 churns in March
     march = {r["account_id"]: r for r in rows if r["month_start"] == m(2025, 3)}
     assert march["acc_06"]["mrr_usd"] == D("0.00")
     assert march["acc_06"]["movement"] == "churn"
 
 
 def test_a_repeated_batch_does_not_move_the_as_of_date(tmp_path):
-    # The same bytes as an earlier batch, delivered again on 2025-03-21, are one batch.
+    """Given the kitchen sink plus a byte-identical copy of an fx file delivered on 2025-03-21, when
+    the reference is computed, then the copy is the same batch, the as-of date stays, and acc_06
+    keeps its March MRR."""
+    # Given the same bytes as an earlier batch, delivered again on 2025-03-21 (one batch)
     landing = _copy_fixture(tmp_path)
     folder = landing / "billing" / "fx_rates" / "2025-03-21"
     folder.mkdir()
     shutil.copy(landing / "billing" / "fx_rates" / "2025-03-17" / "part-0001.csv",
                 folder / "part-0009.csv")
+    # When the reference is computed
     rows = compute_reference(landing)["fct_account_mrr_monthly"]
+    # Then the as-of date did not move: acc_06 still counts in March
     march = {r["account_id"]: r for r in rows if r["month_start"] == m(2025, 3)}
     assert march["acc_06"]["mrr_usd"] == D("199.00")
 
@@ -510,32 +566,50 @@ def _add_subscriptions(landing: Path, *subs: dict[str, Any]) -> None:
 
 
 def test_an_unknown_plan_on_a_counting_version_raises(tmp_path):
+    """Given an active subscription on a plan nobody delivered, when the reference is computed, then
+    it raises naming the subscription and the unknown plan."""
+    # Given an active subscription on a plan nobody delivered
     landing = _copy_fixture(tmp_path)
     _add_subscriptions(landing, _subscription("sub_99", "ghost_plan", "active",
                                               "2025-01-10T00:00:00Z"))
+    # When the reference is computed, then it raises naming the subscription and the plan
     with pytest.raises(ValueError, match=r"sub_99.*plan 'ghost_plan' is unknown"):
         compute_reference(landing)
 
 
 def test_an_unknown_plan_on_a_trial_does_not_raise(tmp_path):
+    """Given a trialing subscription on a plan nobody delivered, when the reference is computed,
+    then it does not raise (only versions that count for MRR are priced) and the account has no
+    rows."""
     # Only versions that count for MRR are priced (and so checked).
+    # Given a trialing subscription on a plan nobody delivered
     landing = _copy_fixture(tmp_path)
     _add_subscriptions(landing, _subscription("sub_99", "ghost_plan", "trialing",
                                               "2025-01-10T00:00:00Z"))
+    # When the reference is computed
     rows = compute_reference(landing)["fct_account_mrr_monthly"]
+    # Then it does not raise, and the account never has MRR
     assert "acc_99" not in {r["account_id"] for r in rows}
 
 
 def test_a_currency_without_a_rate_on_or_before_the_terms_date_raises(tmp_path):
-    # The first EUR rate is 2024-01-01; terms date 2023-12-15 has none on or before it.
+    """Given an active EUR subscription whose terms date precedes the first EUR rate, when the
+    reference is computed, then it raises naming the subscription, the currency and the date."""
+    # Given an active EUR subscription with terms date 2023-12-15: the first EUR rate is
+    # 2024-01-01, so there is none on or before it.
     landing = _copy_fixture(tmp_path)
     _add_subscriptions(landing, _subscription("sub_99", "growth_m_eur", "active",
                                               "2023-12-15T00:00:00Z"))
+    # When the reference is computed, then it raises naming the subscription, currency, date
     with pytest.raises(ValueError, match=r"sub_99.*'eur'.*no fx rate.*2023-12-15"):
         compute_reference(landing)
 
 
 def test_runs_fast_on_the_fixture():
+    """Given the kitchen-sink landing zone, when the reference is computed, then it takes under 2
+    seconds."""
+    # When the reference is computed on the kitchen sink
     start = time.perf_counter()
     compute_reference(KITCHEN_SINK)
+    # Then it took under 2 seconds
     assert time.perf_counter() - start < 2

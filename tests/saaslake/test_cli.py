@@ -12,7 +12,8 @@ import pytest
 
 from lakecore.settings import Settings
 from saaslake.cli import main
-from tests.conftest import PLANS_HEADER, PROJECT, WriteLanding, plan_line
+from tests.helpers import PROJECT
+from tests.helpers.landing import PLANS_HEADER, WriteLanding, plan_line
 
 PLANS = "billing/plans/2024-03-01/part-0001.csv"
 
@@ -27,6 +28,7 @@ def lakehouse(settings: Settings, *args: str) -> subprocess.CompletedProcess[str
 
 @pytest.fixture
 def loaded(settings: Settings, write_landing: WriteLanding) -> Settings:
+    """One plans file ingested: p1 and p3 (O'Brien) land, p2 (amount 'x') is quarantined."""
     write_landing(PLANS, "\n".join([PLANS_HEADER, plan_line("p1"), plan_line("p2", amount="x"),
                                     plan_line("p3", name="O'Brien")]) + "\n")
     assert main(["--root", str(settings.root), "--quiet", "ingest"]) == 0
@@ -34,7 +36,12 @@ def loaded(settings: Settings, write_landing: WriteLanding) -> Settings:
 
 
 def test_status_reports_rows_quarantine_and_as_of(loaded: Settings) -> None:
+    """Given one plans file ingested (two rows landed, one quarantined), when `lakehouse status`
+    runs, then it lists the entity's batches, rows, quarantined rows and latest export, and the
+    as-of date."""
+    # When `lakehouse status` runs
     result = lakehouse(loaded, "status")
+    # Then it prints a table per entity and the as-of date
     assert result.returncode == 0
     lines = result.stdout.splitlines()
     assert lines[1].split() == ["entity", "batches", "rows", "quarantined", "latest", "export"]
@@ -43,13 +50,18 @@ def test_status_reports_rows_quarantine_and_as_of(loaded: Settings) -> None:
 
 
 def test_sql_formats(loaded: Settings) -> None:
+    """Given the ingested plans, when `lakehouse sql` prints queries as CSV, as JSON and as the
+    default table, then each shows the rows in that format, the quarantine's reasons included."""
+    # When a query is printed as CSV, then it is plain CSV (a quote in a value as is)
     csv_out = lakehouse(loaded, "sql", "select plan_id, plan_name from bronze.plans order by 1",
                         "--format", "csv")
     assert csv_out.stdout.splitlines() == ["plan_id,plan_name", "p1,Growth", "p3,O'Brien"]
+    # When as JSON, then it is a list of objects with typed values
     json_out = lakehouse(loaded, "sql", "select plan_id, unit_amount_minor from bronze.plans "
                          "order by 1", "--format", "json")
     assert json.loads(json_out.stdout) == [{"plan_id": "p1", "unit_amount_minor": 4900},
                                            {"plan_id": "p3", "unit_amount_minor": 4900}]
+    # When the quarantine is printed as the default table, then columns are split by " | "
     table = lakehouse(loaded, "sql", "select _line_number, _reason from quarantine.plans")
     assert table.stdout.splitlines()[2].split(" | ") == [
         "3           ", "unit_amount_minor: not an integer: 'x'"]
@@ -69,13 +81,18 @@ def test_sql_formats(loaded: Settings) -> None:
 def test_sql_refuses_writes_and_reports_errors_in_one_line(
     loaded: Settings, query: str, message: str
 ) -> None:
+    """Given the ingested plans, when `lakehouse sql` is given a write, two statements, an unknown
+    table, a file read or bad syntax, then it exits 2 with one error line naming the problem and no
+    traceback, and the data is intact."""
+    # When a query that is refused or fails is run
     result = lakehouse(loaded, "sql", query)
+    # Then the command exits 2 with one error line and no traceback
     assert result.returncode == 2
     assert result.stderr.startswith("lakehouse: error: ")
     assert message in result.stderr
     assert "Traceback" not in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
-    # the data is intact
+    # And the data is intact
     assert lakehouse(loaded, "sql", "select count(*) as n from bronze.plans",
                      "--format", "csv").stdout.split() == ["n", "2"]
 
@@ -92,19 +109,27 @@ def test_sql_refuses_writes_and_reports_errors_in_one_line(
     ],
 )
 def test_usage_errors_are_one_line(settings: Settings, args: list[str], message: str) -> None:
+    """Given an empty lakehouse, when the command gets an invalid option value, a hostile path or an
+    unknown subcommand, then it exits 2 with a message naming the mistake and no traceback."""
+    # When the command is given a wrong argument
     result = lakehouse(settings, *args)
+    # Then it exits 2 naming the mistake, without a traceback
     assert result.returncode == 2
     assert message in result.stderr
     assert "Traceback" not in result.stderr
 
 
 def test_empty_lakehouse_status_and_sql(settings: Settings, tmp_path: Path) -> None:
+    """Given an empty lakehouse, when status, ingest and sql run, then status says Bronze is empty,
+    ingest finds no landing files, and every entity is queryable, typed and empty."""
+    # When status runs on an empty lakehouse, then it says Bronze is empty
     result = lakehouse(settings, "status")
     assert result.returncode == 0
     assert "Bronze is empty" in result.stdout
+    # When ingest runs without landing files, then it says it found none
     ingest = lakehouse(settings, "ingest")
     assert ingest.stdout.strip().endswith("no landing files found")
-    # every entity is queryable (typed and empty) before anything was delivered
+    # And every entity is queryable (typed and empty) before anything was delivered
     counts = lakehouse(settings, "sql", "select (select count(*) from bronze.events) + "
                        "(select count(*) from bronze.subscriptions) as n", "--format", "csv")
     assert counts.stdout.split() == ["n", "0"]

@@ -1,8 +1,9 @@
-"""Fixtures for the dbt layer: one lakehouse root reused (wiped) per test.
+"""Fixtures for the dbt build tests: one lakehouse root reused (wiped) per test.
 
 The dbt project parses once per lakehouse (its partial-parse state lives in
 ``warehouse/dbt_target`` and depends on the root's path), so every test of this folder
-uses the same root path: the fixture wipes everything below it but that state.
+that builds uses the same root path: the ``lake`` fixture wipes everything below it but
+that state. The landing-file builders these tests use are in ``tests.helpers.lakehouse``.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ KEEP = "warehouse/dbt_target"
 
 @pytest.fixture(scope="session")
 def dbt_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The session's one lakehouse root for dbt builds (not created yet)."""
     return tmp_path_factory.mktemp("dbt") / "lakehouse"
 
 

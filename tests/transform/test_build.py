@@ -1,9 +1,9 @@
 """Silver and Gold built by dbt from a real Bronze (real loader), checked as data.
 
-Given landing files, when they are ingested and built, then Gold holds what METRICS.md
-says, an incremental build equals a full rebuild (F10), a rerun changes nothing (F9),
-late data is applied once (F11), and a failing build names its rows and keeps the
-previously published Gold.
+Given landing files, when they are ingested and built, then Gold holds what
+docs/reference/gold-metrics.md says, an incremental build equals a full rebuild (F10), a rerun
+changes nothing (F9), late data is applied once (F11), and a failing build names its rows and keeps
+the previously published Gold.
 """
 
 from __future__ import annotations
@@ -17,7 +17,14 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from lakehouse_fixtures import (
+
+from analytics.summary import gold_summary
+from ingestion.loader import ingest
+from ingestion.simulator import simulate
+from lakecore.errors import BuildError
+from lakecore.settings import Settings
+from tests.helpers import KITCHEN_SINK, PROJECT
+from tests.helpers.lakehouse import (
     GOLD_TABLES,
     daily_exports,
     read_gold,
@@ -26,19 +33,11 @@ from lakehouse_fixtures import (
     write_csv,
     write_jsonl,
 )
-
-from analytics.summary import gold_summary
-from ingestion.loader import ingest
-from ingestion.simulator import simulate
-from lakecore.errors import BuildError
-from lakecore.settings import Settings
 from transform.build import build
-from transform.warehouse import connect_readonly, read_publications
+from transform.readonly import open_surface, warehouse_tables
+from transform.warehouse import connect_readonly, current_publication, read_publications
 
 pytestmark = pytest.mark.slow
-
-PROJECT = Path(__file__).resolve().parents[2]
-KITCHEN_SINK = PROJECT / "tests" / "fixtures" / "metrics" / "kitchen_sink" / "landing"
 
 
 def ingest_all(settings: Settings) -> None:
@@ -60,7 +59,8 @@ def data_files(settings: Settings, layer: str, table: str) -> set[str]:
 
 
 def assert_matches_reference(settings: Settings, landing: Path) -> None:
-    """The four METRICS.md tables equal ``compute_reference`` of the landing zone."""
+    """The four docs/reference/gold-metrics.md tables equal ``compute_reference`` of the landing
+    zone."""
     reference = pytest.importorskip("tests.reference.metrics_reference")
     expected = reference.compute_reference(landing)
     with connect_readonly(settings) as con:
@@ -80,6 +80,9 @@ def assert_matches_reference(settings: Settings, landing: Path) -> None:
 
 
 def test_billing_only_lakehouse_builds_mrr_from_empty_typed_sources(lake: Settings) -> None:
+    """Given a lakehouse where only plans and USD subscriptions were ever delivered, when Silver and
+    Gold are built, then the build succeeds on the empty typed sources of the rest and Gold and its
+    summary show the MRR."""
     # Given only plans and USD subscriptions were ever delivered
     day = daily_exports(lake.landing, 1)[0]
     for entity in ("app", "billing/fx_rates", "billing/subscriptions"):
@@ -106,6 +109,10 @@ def test_billing_only_lakehouse_builds_mrr_from_empty_typed_sources(lake: Settin
 def test_simulated_daily_builds_equal_a_full_rebuild_and_a_rerun_changes_nothing(
     lake: Settings,
 ) -> None:
+    """Given a simulated backfill and three daily exports, ingested and built one export at a time,
+    when it is built again without new data and then rebuilt from scratch, then the rerun changes
+    and writes nothing (F9), the full rebuild gives identical Gold (F10), and the Gold metric tables
+    equal the reference."""
     # Given the real simulator's backfill and three daily exports across a month end,
     # ingested and built one export at a time (F10)
     simulate(lake.staging / "landing", scale=0.02, start=date(2024, 11, 1),
@@ -134,11 +141,15 @@ def test_simulated_daily_builds_equal_a_full_rebuild_and_a_rerun_changes_nothing
         assert incremental[table] == full[table], table
     assert silver_events(lake) == events
     assert sum(r[2] for r in full["fct_account_daily_usage"]) == len(events)
-    # and the METRICS.md tables equal the pure-Python reference of the same landing zone
+    # and the Gold metric tables equal the pure-Python reference of the same landing zone
     assert_matches_reference(lake, lake.landing)
 
 
 def test_incremental_daily_builds_equal_a_full_rebuild_with_late_data(lake: Settings) -> None:
+    """Given six daily exports with late and re-delivered events and a late correction of the first
+    day's EUR rate, built incrementally, when the same Bronze is rebuilt from scratch, then Gold and
+    Silver are identical, every event counts once in its own day, and the corrected rate re-rates
+    the subscription (F10, F11)."""
     # Given six daily exports crossing a month end, with late and re-delivered events,
     # ingested and built one day at a time (the first two together) (F10, F11)
     dates = daily_exports(lake.landing, 6)
@@ -158,6 +169,18 @@ def test_incremental_daily_builds_equal_a_full_rebuild_with_late_data(lake: Sett
         assert not build(lake, tests=False).full_refresh
     after_incremental = read_gold(lake)
     silver_after_incremental = silver_events(lake)
+    # (the published snapshot has no DuckLake delete files left, so the read-only surface of
+    # user SQL, which reads its data files as plain Parquet, shows exactly the same rows)
+    publication = current_publication(lake)
+    assert [f"{t.layer}.{t.name}" for t in warehouse_tables(lake, publication)
+            if t.data is not None] == []
+    surface = open_surface(lake, bronze=False, publication=publication)
+    try:
+        for table in GOLD_TABLES:
+            assert surface.connection.execute(
+                f"select * from gold.{table} order by all").fetchall() == after_incremental[table]
+    finally:
+        surface.close()
     # When the same Bronze is rebuilt from scratch
     build(lake, full_refresh=True, tests=False)
     # Then Gold (and the incremental Silver) are identical
@@ -175,16 +198,23 @@ def test_incremental_daily_builds_equal_a_full_rebuild_with_late_data(lake: Sett
 
 
 def test_reference_metrics_match_to_the_cent(lake: Settings) -> None:
+    """Given the kitchen-sink landing zone ingested by the real loader, when Silver and Gold are
+    built with all tests, then the four Gold metric tables (docs/reference/gold-metrics.md) equal
+    the pure-Python reference to the cent."""
     # Given the hand-made kitchen-sink landing zone, ingested by the real loader
     shutil.copytree(KITCHEN_SINK, lake.landing, dirs_exist_ok=True)
     ingest(lake)
     # When Silver and Gold are built (all tests)
     build(lake)
-    # Then the four METRICS.md tables equal the pure-Python reference, to the cent
+    # Then the four Gold metric tables (docs/reference/gold-metrics.md) equal the pure-Python
+    # reference, to the cent
     assert_matches_reference(lake, KITCHEN_SINK)
 
 
 def test_unknown_plan_fails_naming_rows_and_keeps_published_gold(lake: Settings) -> None:
+    """Given a published build, when a counting subscription version naming an undelivered plan is
+    ingested and the build runs, then it fails naming the dbt test and the row, and readers still
+    see the previous publication."""
     # Given a published build
     dates = daily_exports(lake.landing, 2)
     ingest_all(lake)
@@ -209,6 +239,9 @@ def test_unknown_plan_fails_naming_rows_and_keeps_published_gold(lake: Settings)
 
 
 def test_corrupt_catalog_is_moved_aside_and_rebuilt(lake: Settings) -> None:
+    """Given a built lakehouse whose Gold catalog file is corrupted (F13), when the next build
+    starts, then it moves the catalog aside and rebuilds the same Gold from Bronze, leaving Bronze
+    untouched."""
     # Given a built lakehouse whose Gold catalog got corrupted (F13)
     daily_exports(lake.landing, 2)
     ingest_all(lake)
@@ -236,6 +269,9 @@ build(Settings.from_env(root=sys.argv[1]), full_refresh=True, tests=False,
 
 
 def test_build_killed_midway_keeps_published_gold_and_reruns(lake: Settings) -> None:
+    """Given a published build, when a full rebuild in another process is SIGKILLed while it writes
+    Gold, then readers during and after it see the last published Gold (F7), and a rerun gives that
+    same Gold (F3)."""
     # Given a published build (F3, F7)
     daily_exports(lake.landing, 3)
     ingest_all(lake)
