@@ -156,92 +156,13 @@ def validation_query(ent: Entity, *, json_input: bool, header: list[str] | None 
         safe: JSON Lines only: decode each line with ``try()`` so a line that is not
             UTF-8 is quarantined instead of failing the whole statement (slower).
     """
-    params: dict[str, object] = {}
-    known = ent.column_names
     if json_input:
-        known_list = "[" + ", ".join(sql_literal(c) for c in known) + "]"
-        structure = sql_literal(_json_structure(ent))
-        parse = f"try(from_json(_txt, {structure}))"
-        stage = f"""
-    lines as (
-        select
-            _batch_id,
-            _source_file,
-            _export_date,
-            _line_number,
-            _raw,
-            rtrim({"try(decode(_raw))" if safe else "decode(_raw)"}, chr(13) || chr(10)) as _txt,
-        from chunk
-    ),
-    parsed as (
-        select
-            *,
-            {parse} as _v,
-        from lines
-        where _txt is null or _txt <> ''
-    ),
-    fields as (
-        select
-            _batch_id,
-            _source_file,
-            _export_date,
-            _line_number,
-            _raw,
-            case
-                when _v is not null then null
-                when _txt is null then 'invalid UTF-8 (is the file Latin-1?)'
-                when position(chr(0) in _txt) > 0 then 'NUL byte in line'
-                when json_valid(_txt) then 'not a JSON object'
-                else 'malformed JSON'
-            end as _struct_error,
-            {_fields_from_json(ent)},
-            case
-                when _v is null then null
-                when list_has_all({known_list}, json_keys(_txt)) then []::VARCHAR[]
-                else list_filter(json_keys(_txt), k -> not list_contains({known_list}, k))
-            end as _extra_keys,
-            _txt,
-        from parsed
-        where _v is not null or _txt is null or trim(_txt) <> ''
-    )"""
-        extra_expr = (
-            "case when len(_extra_keys) > 0 then to_json(map_from_entries("
-            "list_transform(_extra_keys, k -> {'k': k, 'v': _txt::json -> k})))::VARCHAR end"
-        )
+        stage, extra_expr = _json_stage(ent, safe=safe)
+        params: dict[str, object] = {}
     else:
-        assert header is not None
-        positions = {name: idx for idx, name in enumerate(header)}
-        projections = []
-        for col in ent.columns:
-            if col.name in positions:
-                projections.append(f"c{positions[col.name]} as {col.name}")
-            else:
-                projections.append(f"null::VARCHAR as {col.name}")
-        extras = [(idx, name) for idx, name in enumerate(header) if name not in known]
-        extra_cols = [f"c{idx} as _x{idx}" for idx, _ in extras]
-        if extras:
-            params["extra_names"] = [name for _, name in extras]
-            values = ", ".join(f"_x{idx}" for idx, _ in extras)
-            extra_expr = (
-                f"case when list_bool_or(list_transform([{values}], x -> x is not null)) "
-                f"then to_json(map_from_entries(list_transform(list_filter("
-                f"list_zip($extra_names, [{values}]), p -> p[2] is not null), "
-                f"p -> {{'k': p[1], 'v': p[2]}})))::VARCHAR end"
-            )
-        else:
-            extra_expr = "null::VARCHAR"
-        stage = f"""
-    fields as (
-        select
-            _batch_id,
-            _source_file,
-            _export_date,
-            _line_number,
-            _raw,
-            _struct_error,
-            {", ".join(projections + extra_cols)},
-        from chunk
-    )"""
+        if header is None:
+            raise ValueError("a CSV validation query needs the file's header")
+        stage, extra_expr, params = _csv_stage(ent, header)
 
     key = set(ent.key)
     checks: list[str] = []
@@ -275,3 +196,105 @@ select
 from checked
 """
     return ValidationQuery(sql=sql, params=params)
+
+
+def _json_stage(ent: Entity, *, safe: bool) -> tuple[str, str]:
+    """The CTEs that decode and parse JSON Lines into ``fields``, and the ``_extra`` expression.
+
+    Unknown keys are kept as a JSON object in ``_extra``; a line that is not a JSON object
+    gets its structural reason in ``_struct_error``.
+    """
+    known = ent.column_names
+    known_list = "[" + ", ".join(sql_literal(c) for c in known) + "]"
+    structure = sql_literal(_json_structure(ent))
+    parse = f"try(from_json(_txt, {structure}))"
+    stage = f"""
+    lines as (
+    select
+        _batch_id,
+        _source_file,
+        _export_date,
+        _line_number,
+        _raw,
+        rtrim({"try(decode(_raw))" if safe else "decode(_raw)"}, chr(13) || chr(10)) as _txt,
+    from chunk
+    ),
+    parsed as (
+    select
+        *,
+        {parse} as _v,
+    from lines
+    where _txt is null or _txt <> ''
+    ),
+    fields as (
+    select
+        _batch_id,
+        _source_file,
+        _export_date,
+        _line_number,
+        _raw,
+        case
+            when _v is not null then null
+            when _txt is null then 'invalid UTF-8 (is the file Latin-1?)'
+            when position(chr(0) in _txt) > 0 then 'NUL byte in line'
+            when json_valid(_txt) then 'not a JSON object'
+            else 'malformed JSON'
+        end as _struct_error,
+        {_fields_from_json(ent)},
+        case
+            when _v is null then null
+            when list_has_all({known_list}, json_keys(_txt)) then []::VARCHAR[]
+            else list_filter(json_keys(_txt), k -> not list_contains({known_list}, k))
+        end as _extra_keys,
+        _txt,
+    from parsed
+    where _v is not null or _txt is null or trim(_txt) <> ''
+    )"""
+    extra_expr = (
+        "case when len(_extra_keys) > 0 then to_json(map_from_entries("
+        "list_transform(_extra_keys, k -> {'k': k, 'v': _txt::json -> k})))::VARCHAR end"
+    )
+    return stage, extra_expr
+
+
+def _csv_stage(ent: Entity, header: list[str]) -> tuple[str, str, dict[str, object]]:
+    """The CTE that maps CSV chunk columns ``c0..cN`` to the contract's names, as ``fields``.
+
+    Returns the CTE, the ``_extra`` expression (unknown columns as a JSON object) and the
+    bound parameters it needs (``$extra_names``).
+    """
+    params: dict[str, object] = {}
+    known = ent.column_names
+    positions = {name: idx for idx, name in enumerate(header)}
+    projections = []
+    for col in ent.columns:
+        if col.name in positions:
+            projections.append(f"c{positions[col.name]} as {col.name}")
+        else:
+            projections.append(f"null::VARCHAR as {col.name}")
+    extras = [(idx, name) for idx, name in enumerate(header) if name not in known]
+    extra_cols = [f"c{idx} as _x{idx}" for idx, _ in extras]
+    if extras:
+        params["extra_names"] = [name for _, name in extras]
+        values = ", ".join(f"_x{idx}" for idx, _ in extras)
+        extra_expr = (
+            f"case when list_bool_or(list_transform([{values}], x -> x is not null)) "
+            f"then to_json(map_from_entries(list_transform(list_filter("
+            f"list_zip($extra_names, [{values}]), p -> p[2] is not null), "
+            f"p -> {{'k': p[1], 'v': p[2]}})))::VARCHAR end"
+        )
+    else:
+        extra_expr = "null::VARCHAR"
+    stage = f"""
+    fields as (
+    select
+        _batch_id,
+        _source_file,
+        _export_date,
+        _line_number,
+        _raw,
+        _struct_error,
+        {", ".join(projections + extra_cols)},
+    from chunk
+    )"""
+    return stage, extra_expr, params
