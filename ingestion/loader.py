@@ -78,6 +78,8 @@ class IngestReport:
     """The outcome of one ``ingest`` run."""
 
     run_id: str
+    #: The landing zone the run looked in (for the "nothing found" message).
+    landing: Path | None = None
     outcomes: list[FileOutcome] = field(default_factory=list)
     orphans_removed: list[str] = field(default_factory=list)
     seconds: float = 0.0
@@ -116,7 +118,10 @@ class IngestReport:
             parts.append(f"{len(self.orphans_removed)} orphan file(s) of an interrupted run "
                          "removed")
         if not self.outcomes:
-            parts.append("no landing files found")
+            where = f" in {self.landing}" if self.landing is not None else ""
+            parts.append(f"no landing files found{where} (write exports there as "
+                         "<source>/<entity>/<YYYY-MM-DD>/<file>.csv|.jsonl, or run "
+                         "`lakehouse simulate`)")
         return "; ".join(parts)
 
 
@@ -195,7 +200,7 @@ def _ingest(settings: Settings, files: list[str] | None, say: Progress) -> Inges
     started = time.perf_counter()
     settings.ensure_dirs()
     manifest = Manifest(settings.manifest_path)
-    report = IngestReport(run_id=uuid.uuid4().hex[:12])
+    report = IngestReport(run_id=uuid.uuid4().hex[:12], landing=settings.landing)
     report.orphans_removed = remove_orphans(settings, manifest)
     for orphan in report.orphans_removed:
         say(f"removed orphan of an interrupted run: {orphan}")

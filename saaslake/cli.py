@@ -8,6 +8,7 @@ else is a bug and keeps its traceback.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Callable, Sequence
 from datetime import date
@@ -46,7 +47,7 @@ def _positive(text: str) -> float:
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
-        raise UserInputError(f"{self.prog}: {message} (see --help)")
+        raise UserInputError(f"{message} (see `{self.prog} --help`)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -111,6 +112,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("lakehouse: interrupted; nothing partial was committed", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # The reader went away (`lakehouse sql ... | head`): stop quietly, as Unix tools do,
+        # and keep Python from failing again when it flushes stdout at exit.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
 
 
 def _say(args: argparse.Namespace) -> Callable[[str], None]:
@@ -225,7 +231,8 @@ def cmd_docs(settings: Settings, args: argparse.Namespace) -> int:
     from transform.build import generate_docs
 
     target = generate_docs(settings, progress=_say(args))
-    print(f"dbt docs written to {target} (open index.html; no network needed)")
+    print(f"dbt docs written to {target} (one self-contained page: open it in a browser, "
+          "no network needed)")
     return 0
 
 

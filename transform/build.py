@@ -15,9 +15,10 @@ from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ingestion.manifest import Manifest
 from ingestion.schemas import write_empty_schemas
 from lakecore.duck import install_extensions
-from lakecore.errors import BuildError
+from lakecore.errors import BuildError, UserInputError
 from lakecore.lock import pipeline_lock
 from lakecore.settings import DBT_PROJECT_DIR, Settings
 from transform import catalogs, warehouse
@@ -45,6 +46,8 @@ class BuildResult:
     full_refresh: bool = False
     publication: warehouse.Publication | None = None
     command: str = "build"
+    #: False for a models-only build: its publication was not checked by any test.
+    tested: bool = True
 
     @property
     def success(self) -> bool:
@@ -61,7 +64,9 @@ class BuildResult:
         if self.publication is not None:
             lines.append(f"published Gold as of {self.publication.as_of_date} "
                          f"(silver snapshot {self.publication.silver_snapshot}, "
-                         f"gold snapshot {self.publication.gold_snapshot})")
+                         f"gold snapshot {self.publication.gold_snapshot})"
+                         + ("" if self.tested else "; untested: --models-only ran no data "
+                            "or unit tests (`lakehouse build --tests-only` checks it)"))
         lines += [f.describe() for f in self.failures + self.warnings]
         return "\n".join(lines)
 
@@ -95,6 +100,7 @@ def build(
 
     Raises:
         BuildError: A model failed or a test found bad rows (the message lists them).
+        UserInputError: Bronze is empty: nothing was ever ingested.
         PipelineLockedError: Another pipeline run holds the lock.
     """
     say = progress or (lambda _line: None)
@@ -108,6 +114,7 @@ def _build(settings: Settings, *, select: str | None, full_refresh: bool,
            say: Progress, tests: bool, models: bool) -> BuildResult:
     if not (tests or models):
         raise ValueError("nothing to do: both models and tests are off")
+    _refuse_empty_bronze(settings)
     started = time.perf_counter()
     settings.ensure_dirs()
     for path in (settings.warehouse, settings.silver, settings.gold, settings.duckdb_temp):
@@ -132,7 +139,7 @@ def _build(settings: Settings, *, select: str | None, full_refresh: bool,
     if not tests:
         args += ["--exclude-resource-type", "test", "--exclude-resource-type", "unit_test"]
 
-    result = BuildResult(full_refresh=full_refresh and models, command=args[0])
+    result = BuildResult(full_refresh=full_refresh and models, command=args[0], tested=tests)
     say(f"dbt {args[0]}{' --full-refresh' if full_refresh else ''}"
         f"{f' --select {select}' if select else ''}")
     with dbt_environment(settings):
@@ -145,9 +152,11 @@ def _build(settings: Settings, *, select: str | None, full_refresh: bool,
     result.failures, result.warnings = counted.failures, counted.warnings
     result.seconds = time.perf_counter() - started
     if result.failures:
-        raise BuildError(
-            "build failed; Gold still shows the last successful build\n" + result.summary()
-        )
+        published = warehouse.read_publications(settings)
+        kept = (f"Gold still shows the last successful build (as of "
+                f"{published[-1].as_of_date})" if published
+                else "no Gold has been published yet")
+        raise BuildError(f"build failed; {kept}\n" + result.summary())
     if models:
         catalogs.compact_deletes(settings, say)
         silver, gold, as_of = catalogs.latest_snapshots(settings)
@@ -184,3 +193,19 @@ def generate_docs(settings: Settings, *, progress: Progress | None = None) -> Pa
     page = target / "static_index.html"
     say(f"dbt docs: {page}")
     return page
+
+
+def _refuse_empty_bronze(settings: Settings) -> None:
+    """Raise when no batch was ever committed: a build would publish an empty Gold.
+
+    Raises:
+        UserInputError: Bronze is empty (the message says how to fill it).
+    """
+    manifest_path = settings.manifest_path
+    as_of = (Manifest(manifest_path, read_only=True).as_of_date()
+             if manifest_path.exists() else None)
+    if as_of is None:
+        raise UserInputError(
+            f"Bronze is empty (nothing was ingested into {settings.root}): run "
+            "`lakehouse simulate` (or write exports into the landing zone) and "
+            "`lakehouse ingest` first, or `lakehouse run` to ingest and build")

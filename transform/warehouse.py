@@ -26,12 +26,12 @@ from datetime import UTC, date, datetime
 import duckdb
 
 from lakecore.duck import connect_duckdb, load_extensions
-from lakecore.errors import LakehouseError
+from lakecore.errors import LakehouseError, UserInputError
 from lakecore.settings import LAYERS, Settings
 
 
-class WarehouseNotBuiltError(LakehouseError):
-    """Silver/Gold were asked for before any successful build published them."""
+class WarehouseNotBuiltError(UserInputError):
+    """Silver/Gold were asked for before any successful build published them (exit 2)."""
 
 
 # Publication ---------------------------------------------------------------------------

@@ -106,6 +106,9 @@ def test_sql_refuses_writes_and_reports_errors_in_one_line(
         (["ingest", "../outside.csv"], "parent-directory components"),
         (["ingest", "/etc/passwd"], "outside the landing zone"),
         (["frobnicate"], "invalid choice"),
+        (["summary"], "have not been built yet: run `lakehouse build`"),
+        (["build"], "Bronze is empty"),
+        (["run"], "Bronze is empty"),
     ],
 )
 def test_usage_errors_are_one_line(settings: Settings, args: list[str], message: str) -> None:
@@ -113,10 +116,12 @@ def test_usage_errors_are_one_line(settings: Settings, args: list[str], message:
     unknown subcommand, then it exits 2 with a message naming the mistake and no traceback."""
     # When the command is given a wrong argument
     result = lakehouse(settings, *args)
-    # Then it exits 2 naming the mistake, without a traceback
+    # Then it exits 2 naming the mistake on one line with one prefix, without a traceback
     assert result.returncode == 2
     assert message in result.stderr
     assert "Traceback" not in result.stderr
+    assert result.stderr.count("lakehouse: ") == 1, result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
 
 
 def test_empty_lakehouse_status_and_sql(settings: Settings, tmp_path: Path) -> None:
@@ -128,8 +133,28 @@ def test_empty_lakehouse_status_and_sql(settings: Settings, tmp_path: Path) -> N
     assert "Bronze is empty" in result.stdout
     # When ingest runs without landing files, then it says it found none
     ingest = lakehouse(settings, "ingest")
-    assert ingest.stdout.strip().endswith("no landing files found")
+    assert f"no landing files found in {settings.landing} (write exports there as " \
+        in ingest.stdout
+    assert "`lakehouse simulate`" in ingest.stdout
     # And every entity is queryable (typed and empty) before anything was delivered
     counts = lakehouse(settings, "sql", "select (select count(*) from bronze.events) + "
                        "(select count(*) from bronze.subscriptions) as n", "--format", "csv")
     assert counts.stdout.split() == ["n", "0"]
+
+
+def test_sql_into_a_closed_pipe_stops_quietly(loaded: Settings) -> None:
+    """Given a query whose output is far larger than a pipe holds, when the reader closes the pipe
+    after one line (`lakehouse sql ... | head -1`), then the command stops with exit 141 (SIGPIPE's
+    code) and prints nothing on stderr: no BrokenPipeError traceback."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "saaslake.cli", "sql",
+         "select i, md5(i::varchar) from range(300000) t(i)", "--format", "csv"],
+        cwd=PROJECT, env={**os.environ, "LAKEHOUSE_ROOT": str(loaded.root)},
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert process.stdout is not None
+    assert process.stderr is not None
+    assert process.stdout.readline().strip() == "i,md5(CAST(i AS VARCHAR))"
+    process.stdout.close()
+    stderr = process.stderr.read()
+    assert process.wait(timeout=120) == 141
+    assert stderr == ""
