@@ -23,6 +23,13 @@ import pyarrow.compute as pc
 from ingestion.contract import Column, Entity
 from ingestion.simulator._fmt import Piece, as_array
 
+#: Entities the rest of the business refers to: a subscription names a plan, and every
+#: amount needs the rate of its day. Damaging one of their rows in place would lose the
+#: only version of a plan or rate, and the build then rightly fails (an unknown plan is
+#: never silently left out of MRR). Dirty mode damages *copies* of their rows instead, so
+#: quarantine shows every kind of bad line and the business behind it stays whole.
+REFERENCE_DATA = frozenset({("billing", "plans"), ("billing", "fx_rates")})
+
 EMOJI = (" 🚀", " ✨", " ☕", " 🌍", " 📈")
 EXTRA_JSON_KEY = ',"x_source_note":"legacy-export"'
 EXTRA_CSV_COLUMN = "source_note"
@@ -41,6 +48,8 @@ class Damage:
     #: Row made into an unterminated quoted field and moved to the end (CSV), or -1.
     unterminated: int = -1
     bad_rows: int = 0
+    #: Rows added as damaged copies of valid rows (reference data, ``REFERENCE_DATA``).
+    copies: int = 0
     bom: bool = False
     crlf: bool = False
     extra_column: bool = False
@@ -118,9 +127,17 @@ def corrupt(ent: Entity, columns: dict[str, Piece], share: float,
     n_bad = min(pool, int(np.floor(pool * share + rng.random())))
     if first:
         n_bad = max(n_bad, min(pool, 1))
+    candidates = np.arange(pool)
+    if (ent.source, ent.name) in REFERENCE_DATA and n_bad:
+        copied = pa.array(rng.choice(n, size=n_bad + int(reserve)))
+        dmg.columns = {k: pa.concat_arrays([v, v.take(copied)]) for k, v in dmg.columns.items()}
+        candidates = np.arange(n, n + n_bad)  # the copies (the last one is the reserve)
+        dmg.copies = len(copied)
+        n += dmg.copies
     options = _field_options(ent, json)
     kinds = sorted(options) + list(line_kinds(json))
-    bad = rng.choice(pool, size=n_bad, replace=False) if n_bad else np.zeros(0, dtype=np.int64)
+    bad = (rng.choice(candidates, size=n_bad, replace=False) if n_bad
+           else np.zeros(0, dtype=np.int64))
     bad = np.sort(bad)
     assigned = np.resize(rng.permutation(len(kinds)), n_bad)
     edits: dict[str, list[tuple[int, str]]] = {}

@@ -134,7 +134,7 @@ class LandingWriter:
                 dmg = corrupt(ent, render(np.arange(n)), self.dirty_share, rng, first=first)
                 data = header_bytes(ent, dmg) + body_bytes(ent, dmg.columns, dmg)
                 fh.write(data)
-                return len(data), n + len(dmg.duplicates), dmg.bad_rows
+                return len(data), n + dmg.copies + len(dmg.duplicates), dmg.bad_rows
             size = fh.write(header_bytes(ent, None))
             for lo in range(0, n, CHUNK_ROWS):
                 size += fh.write(body_bytes(ent, render(np.arange(lo, min(n, lo + CHUNK_ROWS))),
