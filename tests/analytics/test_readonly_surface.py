@@ -36,11 +36,26 @@ def snapshot(root: Path) -> dict[str, str]:
 
 
 def escape_attempts(settings: Settings, outside: Path) -> list[str]:
-    """SQL texts that would write, attach, load, unlock or read if the surface let them."""
+    """SQL texts that would write, attach, load, unlock or read if the surface let them.
+
+    Symlinks into the lakehouse (to the Gold catalog and the manifest) are made beside
+    ``outside``, so paths that look harmless lead inside the data root.
+    """
     catalog = settings.catalog_path("gold")
     bronze_file = next(settings.bronze.rglob("*.parquet"))
     out = outside / "out"
+    links = outside.parent / "links"
+    links.mkdir(exist_ok=True)
+    for name, target in (("catalog", catalog), ("manifest", settings.manifest_path)):
+        if not (links / name).is_symlink():
+            (links / name).symlink_to(target)
+    dotdot = f"{settings.root}/../{settings.root.name}"
     return [
+        f"copy (select 1 as x) to '{links / 'catalog'}' (format csv)",
+        f"select * from read_text('{links / 'manifest'}')",
+        f"copy (select 1 as x) to '{dotdot}/_meta/manifest.sqlite' (format csv)",
+        f"select * from read_text('{settings.root}/../../../../../../etc/hostname')",
+        f"select * from glob('{outside.parent}/*/*')",
         f"copy (select 1 as x) to '{out}.csv'",
         f"copy gold.saas_kpis_monthly to '{out}.parquet' (format parquet)",
         f"explain analyze copy (select 1 as x) to '{out}-explained.csv'",
