@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shlex
 import sys
 from collections.abc import Callable, Sequence
 from datetime import date
@@ -92,6 +93,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub.add_parser("summary", help="the headline numbers of the published Gold")
     sub.add_parser("docs", help="generate the static dbt docs site (offline)")
+    sub.add_parser("dbt-env", help="print the environment the plain dbt CLI needs, as "
+                   "shell exports: eval \"$(lakehouse dbt-env)\"")
 
     sql = sub.add_parser("sql", help="read-only SQL over bronze.*, silver.*, gold.*, meta.*")
     sql.add_argument("query", help='e.g. "select count(*) from bronze.events"')
@@ -236,6 +239,15 @@ def cmd_docs(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_dbt_env(settings: Settings, args: argparse.Namespace) -> int:
+    """``lakehouse dbt-env``: the profile's variables as ``export`` lines for a shell."""
+    from transform.dbt_runner import profile_environment
+
+    for name, value in profile_environment(settings).items():
+        print(f"export {name}={shlex.quote(value)}")
+    return 0
+
+
 COMMANDS = {
     "simulate": cmd_simulate,
     "ingest": cmd_ingest,
@@ -245,6 +257,7 @@ COMMANDS = {
     "run": cmd_run,
     "summary": cmd_summary,
     "docs": cmd_docs,
+    "dbt-env": cmd_dbt_env,
 }
 
 

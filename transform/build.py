@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import time
 from contextlib import nullcontext
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from ingestion.manifest import Manifest
@@ -23,7 +23,7 @@ from lakecore.lock import pipeline_lock
 from lakecore.settings import DBT_PROJECT_DIR, Settings
 from transform import catalogs, warehouse
 from transform.dbt_runner import (
-    Failure,
+    DbtOutcome,
     Progress,
     collect,
     dbt_environment,
@@ -33,15 +33,9 @@ from transform.dbt_runner import (
 
 
 @dataclass
-class BuildResult:
-    """What a build did."""
+class BuildResult(DbtOutcome):
+    """What a build did: dbt's counts and failures, its time and its publication."""
 
-    models: int = 0
-    tests: int = 0
-    unit_tests: int = 0
-    skipped: int = 0
-    failures: list[Failure] = field(default_factory=list)
-    warnings: list[Failure] = field(default_factory=list)
     seconds: float = 0.0
     full_refresh: bool = False
     publication: warehouse.Publication | None = None
@@ -147,9 +141,8 @@ def _build(settings: Settings, *, select: str | None, full_refresh: bool,
             counted = collect(invoke(args, say))
         finally:
             release_connection()
-    result.models, result.tests = counted.models, counted.tests
-    result.unit_tests, result.skipped = counted.unit_tests, counted.skipped
-    result.failures, result.warnings = counted.failures, counted.warnings
+    for name in ("models", "tests", "unit_tests", "skipped", "failures", "warnings"):
+        setattr(result, name, getattr(counted, name))
     result.seconds = time.perf_counter() - started
     if result.failures:
         published = warehouse.read_publications(settings)

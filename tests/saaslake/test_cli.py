@@ -158,3 +158,17 @@ def test_sql_into_a_closed_pipe_stops_quietly(loaded: Settings) -> None:
     stderr = process.stderr.read()
     assert process.wait(timeout=120) == 141
     assert stderr == ""
+
+
+def test_dbt_env_prints_the_profile_variables_as_shell_exports(settings: Settings) -> None:
+    """Given a data root, when `lakehouse dbt-env` runs, then it prints one `export` line per
+    variable the dbt profile reads, each pointing inside that root (quoted for the shell)."""
+    result = lakehouse(settings, "dbt-env")
+    assert result.returncode == 0
+    exports = dict(line.removeprefix("export ").split("=", 1)
+                   for line in result.stdout.splitlines())
+    assert exports["LAKEHOUSE_DBT_ROOT"] == str(settings.root)
+    assert exports["LAKEHOUSE_DBT_GOLD_CATALOG"] == \
+        f"ducklake:sqlite:{settings.root}/warehouse/gold.sqlite"
+    assert all(line.startswith("export LAKEHOUSE_DBT_") or line.startswith("export DBT_")
+               for line in result.stdout.splitlines())
