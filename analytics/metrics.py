@@ -36,9 +36,9 @@ first call after a build pays for attaching the catalogs.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 from typing import Any
@@ -47,103 +47,15 @@ import ibis
 import ibis.expr.types as ir
 import pyarrow as pa
 
-from lakecore.errors import UserInputError
+from analytics.filters import DIMENSIONS, MetricFilterError, MetricFilters, month_of
 from lakecore.settings import Settings
 from transform.readonly import shared_readonly
 
-#: Filterable dimensions: name -> the Gold column it comes from. The only identifiers a
-#: filter can name; anything else is refused.
-DIMENSIONS: dict[str, str] = {
-    "segment": "segment",
-    "country": "country_code",
-    "tier": "tier",
-    "billing_interval": "billing_interval",
-    "currency": "currency",
-}
 #: Movements of ``fct_account_mrr_monthly`` in bridge order.
 MOVEMENTS = ("new", "expansion", "reactivation", "contraction", "churn")
 
 MONEY = ibis.dtype("decimal(18, 2)")
 CENT = ibis.literal(Decimal("0.01"), type="decimal(18, 2)")
-
-
-class MetricFilterError(UserInputError):
-    """A filter names an unknown dimension or carries an unusable value."""
-
-
-# Filters ---------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class MetricFilters:
-    """Which accounts and months a metric covers; empty means no restriction.
-
-    Attributes:
-        start: First month shown (any day of it; inclusive).
-        end: Last month shown (any day of it; inclusive).
-        segment, country, tier, billing_interval, currency: Accepted values of each
-            dimension (see ``DIMENSIONS``); an empty tuple accepts everything.
-    """
-
-    start: date | None = None
-    end: date | None = None
-    segment: tuple[str, ...] = field(default=())
-    country: tuple[str, ...] = field(default=())
-    tier: tuple[str, ...] = field(default=())
-    billing_interval: tuple[str, ...] = field(default=())
-    currency: tuple[str, ...] = field(default=())
-
-    def __post_init__(self) -> None:
-        """Check every dimension is a sequence of strings and store it as a tuple."""
-        for name in DIMENSIONS:
-            values = getattr(self, name)
-            if isinstance(values, str) or not all(isinstance(v, str) for v in values):
-                raise MetricFilterError(f"filter {name}: expected a sequence of strings, "
-                                        f"got {values!r}")
-            object.__setattr__(self, name, tuple(values))
-        for name in ("start", "end"):
-            value = getattr(self, name)
-            if value is not None and not isinstance(value, date):
-                raise MetricFilterError(f"filter {name}: expected a date, got {value!r}")
-        if self.start and self.end and _month(self.start) > _month(self.end):
-            raise MetricFilterError(f"filter: start {self.start} is after end {self.end}")
-
-    @classmethod
-    def from_mapping(cls, values: Mapping[str, Any]) -> MetricFilters:
-        """Filters from a mapping such as a form's value; unknown keys are refused."""
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise MetricFilterError(
-                f"unknown filter dimension(s) {', '.join(map(repr, unknown))}; "
-                f"allowed: start, end, {', '.join(DIMENSIONS)}"
-            )
-        clean: dict[str, Any] = {}
-        for key, value in values.items():
-            if key in DIMENSIONS:
-                clean[key] = tuple(value or ())
-            else:
-                clean[key] = value
-        return cls(**clean)
-
-    def dimension_values(self) -> dict[str, tuple[str, ...]]:
-        """The dimensions that restrict anything, with their accepted values."""
-        return {name: getattr(self, name) for name in DIMENSIONS if getattr(self, name)}
-
-    @property
-    def restricts_accounts(self) -> bool:
-        """Whether any dimension filter narrows the set of accounts."""
-        return bool(self.dimension_values())
-
-    def describe(self) -> str:
-        """One human line, for captions and reports."""
-        parts = [f"{name} in ({', '.join(values)})"
-                 for name, values in self.dimension_values().items()]
-        if self.start or self.end:
-            parts.append(f"months {self.start or '...'} to {self.end or '...'}")
-        return "; ".join(parts) if parts else "all accounts, all months"
-
-
-def _month(day: date) -> date:
-    return day.replace(day=1)
 
 
 # Connections -----------------------------------------------------------------------------
@@ -219,9 +131,9 @@ def account_mrr(backend: ibis.BaseBackend, filters: MetricFilters | None = None)
 def _in_range(column: ir.DateValue, filters: MetricFilters) -> list[ir.BooleanValue]:
     predicates = []
     if filters.start is not None:
-        predicates.append(column >= ibis.literal(_month(filters.start), type="date"))
+        predicates.append(column >= ibis.literal(month_of(filters.start), type="date"))
     if filters.end is not None:
-        predicates.append(column <= ibis.literal(_month(filters.end), type="date"))
+        predicates.append(column <= ibis.literal(month_of(filters.end), type="date"))
     return predicates
 
 
@@ -358,7 +270,7 @@ def cohort_retention(backend: ibis.BaseBackend, filters: MetricFilters | None = 
     )
     predicates = _in_range(result.cohort_month, filters)
     if filters.end is not None:
-        last = ibis.literal(_month(filters.end), type="date")
+        last = ibis.literal(month_of(filters.end), type="date")
         predicates.append(
             (result.cohort_month + result.months_since_start.as_interval("M")).cast("date")
             <= last)
@@ -371,7 +283,7 @@ def mrr_by_dimension(backend: ibis.BaseBackend, dimension: str, month: date,
     _dimension(dimension)
     filters = filters or MetricFilters()
     facts = account_mrr(backend, filters)
-    facts = facts.filter(facts.month_start == ibis.literal(_month(month), type="date"),
+    facts = facts.filter(facts.month_start == ibis.literal(month_of(month), type="date"),
                          facts.mrr_usd > 0)
     attributes = account_attributes(backend)
     joined = facts.join(attributes, "account_id")

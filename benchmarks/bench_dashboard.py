@@ -121,7 +121,7 @@ def time_browser(root: Path) -> dict[str, float]:
             select = page.locator("select").filter(
                 has=page.locator("option", has_text="mid_market")).first
             from analytics import metrics
-            from analytics.report import format_money
+            from analytics.charts import format_money
             from lakecore.settings import Settings
 
             smb = metrics.fetch_dashboard(Settings.from_env(root=root),

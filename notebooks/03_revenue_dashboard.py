@@ -8,7 +8,7 @@ with app.setup:
 
     import marimo as mo
 
-    from analytics import metrics, report
+    from analytics import charts, metrics
     from lakecore.errors import LakehouseError
     from lakecore.settings import Settings
     from saaslake.notebook import dimension_label
@@ -99,7 +99,7 @@ def _(base_filters, options, settings):
 
 @app.cell
 def _(segment_mrr):
-    segment_chart = mo.ui.altair_chart(report.breakdown_chart(segment_mrr, "segment"),
+    segment_chart = mo.ui.altair_chart(charts.breakdown_chart(segment_mrr, "segment"),
                                        legend_selection=False) if segment_mrr is not None else None
     segment_chart
     return (segment_chart,)
@@ -122,7 +122,7 @@ def _(filters, options, settings):
 
 @app.cell
 def _(data):
-    _cards = report.kpi_cards(data) if data else []
+    _cards = charts.kpi_cards(data) if data else []
     mo.vstack([
         mo.md(f"**{data.latest()['month_start']:%B %Y}** — {data.filters.describe()}")
         if data and not data.is_empty else mo.md("_No month matches these filters._"),
@@ -135,7 +135,7 @@ def _(data):
 
 @app.cell
 def _(data):
-    trend = mo.ui.altair_chart(report.mrr_trend_chart(data.kpis),
+    trend = mo.ui.altair_chart(charts.mrr_trend_chart(data.kpis),
                                legend_selection=False) if data else None
     trend
     return (trend,)
@@ -146,15 +146,15 @@ def _(data, trend):
     _month = None
     if trend is not None and len(trend.value):
         _month = trend.value["month_start"].max().date()
-    mo.ui.altair_chart(report.waterfall_chart(data.movements, _month),
+    mo.ui.altair_chart(charts.waterfall_chart(data.movements, _month),
                        chart_selection=False, legend_selection=False) if data else None
 
 
 @app.cell
 def _(data):
     mo.hstack([
-        mo.ui.altair_chart(report.movements_chart(data.movements), chart_selection=False),
-        mo.ui.altair_chart(report.churn_chart(data.kpis), chart_selection=False),
+        mo.ui.altair_chart(charts.movements_chart(data.movements), chart_selection=False),
+        mo.ui.altair_chart(charts.churn_chart(data.kpis), chart_selection=False),
     ], wrap=True) if data else None
 
 
@@ -162,10 +162,10 @@ def _(data):
 def _(data):
     mo.ui.tabs({
         "Logo retention": mo.ui.altair_chart(
-            report.cohort_heatmap(data.cohorts, "logo_retention_rate"),
+            charts.cohort_heatmap(data.cohorts, "logo_retention_rate"),
             chart_selection=False, legend_selection=False),
         "Net MRR retention": mo.ui.altair_chart(
-            report.cohort_heatmap(data.cohorts, "net_mrr_retention_rate"),
+            charts.cohort_heatmap(data.cohorts, "net_mrr_retention_rate"),
             chart_selection=False, legend_selection=False),
     }) if data else None
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from analytics import metrics, report
+from analytics import charts, metrics, report
 from lakecore.settings import Settings
 
 
@@ -28,7 +28,7 @@ def test_report_is_self_contained_and_shows_gold(lakehouse: Settings, tmp_path: 
     # And the KPI cards equal the metric layer (= Gold) for the last month
     latest = metrics.fetch_dashboard(lakehouse).latest()
     assert latest is not None
-    assert report.format_money(latest["mrr_usd"]) in page
+    assert charts.format_money(latest["mrr_usd"]) in page
 
 
 def test_report_of_a_slice_names_its_filters(lakehouse: Settings, tmp_path: Path) -> None:
@@ -43,5 +43,5 @@ def test_report_of_a_slice_names_its_filters(lakehouse: Settings, tmp_path: Path
     assert "segment in (smb)" in page
     smb = metrics.fetch_dashboard(lakehouse, filters).latest()
     assert smb is not None
-    assert report.format_money(smb["mrr_usd"]) in page
+    assert charts.format_money(smb["mrr_usd"]) in page
     assert not list(tmp_path.glob("*.png"))

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from analytics import metrics
-from analytics.report import format_count, format_money
+from analytics.charts import format_count, format_money
 from lakecore.settings import Settings
 from tests.helpers.notebooks import NOTEBOOKS, PROJECT, VENV_BIN, free_port
 from transform.warehouse import connect_readonly
