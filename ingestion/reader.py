@@ -11,7 +11,7 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -136,17 +136,39 @@ def _parse_csv_lines(
     stats: ReadStats,
     more: list[tuple[int, bytes]],
 ) -> pa.Table:
-    numbers: list[int] = []
-    raws: list[bytes] = []
-    errors: list[str | None] = []
-    records: list[str | None] = []
+    """Parse a block of CSV lines into the chunk table the validation query reads.
 
-    def bad(number: int, raw: bytes, reason: str) -> None:
-        numbers.append(number)
-        raws.append(raw)
-        errors.append(reason)
-        records.append(None)
+    Three steps, each its own function: lines to records (``_csv_records``: decoding,
+    blank lines, NUL bytes, quoted fields that span lines, looking into ``more`` for
+    their continuation), records to fields (``_split_records``), and fields to the
+    columns ``_line_number, _raw, _struct_error, c0..cN`` (``_chunk_table``).
+    """
+    records = _csv_records(lines, stats, more, width)
+    rows = _split_records(records)
+    return _chunk_table(records, rows, width)
 
+
+@dataclass
+class _Records:
+    """Line-level outcome of a block: one entry per record (or per bad line)."""
+
+    numbers: list[int] = field(default_factory=list)
+    raws: list[bytes] = field(default_factory=list)
+    errors: list[str | None] = field(default_factory=list)
+    texts: list[str | None] = field(default_factory=list)
+
+    def add(self, number: int, raw: bytes, *, error: str | None = None,
+            text: str | None = None) -> None:
+        self.numbers.append(number)
+        self.raws.append(raw)
+        self.errors.append(error)
+        self.texts.append(text)
+
+
+def _csv_records(lines: list[tuple[int, bytes]], stats: ReadStats,
+                 more: list[tuple[int, bytes]], width: int) -> _Records:
+    """Lines to CSV records: bad lines get their reason, quoted line breaks are joined."""
+    out = _Records()
     all_lines = lines + more
     i = 0
     while i < len(lines):
@@ -156,29 +178,30 @@ def _parse_csv_lines(
             continue
         text = _decode(raw)
         if text is None:
-            bad(number, raw, "invalid UTF-8 (is the file Latin-1?)")
+            out.add(number, raw, error="invalid UTF-8 (is the file Latin-1?)")
             continue
         if not text.strip():
             stats.blank_lines += 1
             continue
         if "\x00" in text:
-            bad(number, raw, "NUL byte in line")
+            out.add(number, raw, error="NUL byte in line")
             continue
         if text.count('"') % 2 == 1:
             joined, used = _join_quoted(all_lines, i - 1, width)
             if joined is None:
-                bad(number, raw, "unterminated quoted field")
+                out.add(number, raw, error="unterminated quoted field")
                 continue
             text, i = joined, i - 1 + used
-        numbers.append(number)
-        raws.append(text.encode("utf-8"))
-        errors.append(None)
-        records.append(text)
+        out.add(number, text.encode("utf-8"), text=text)
+    return out
 
-    rows: list[list[str] | None] = [None] * len(records)
-    good = [k for k, rec in enumerate(records) if rec is not None]
+
+def _split_records(records: _Records) -> list[list[str] | None]:
+    """Records to fields with the csv module (strict); a malformed record gets its reason."""
+    rows: list[list[str] | None] = [None] * len(records.texts)
+    good = [k for k, text in enumerate(records.texts) if text is not None]
     try:
-        parsed = list(csv.reader([records[k] for k in good], strict=True))  # type: ignore[misc]
+        parsed = list(csv.reader([records.texts[k] for k in good], strict=True))  # type: ignore[misc]
         if len(parsed) != len(good):
             raise csv.Error("record count mismatch")
         for k, parsed_row in zip(good, parsed, strict=True):
@@ -186,9 +209,15 @@ def _parse_csv_lines(
     except csv.Error:  # find the culprits one by one
         for k in good:
             try:
-                rows[k] = next(csv.reader(io.StringIO(records[k]), strict=True))
+                rows[k] = next(csv.reader(io.StringIO(records.texts[k]), strict=True))
             except (csv.Error, StopIteration) as exc:
-                errors[k] = f"malformed CSV: {exc}"
+                records.errors[k] = f"malformed CSV: {exc}"
+    return rows
+
+
+def _chunk_table(records: _Records, rows: list[list[str] | None], width: int) -> pa.Table:
+    """Fields to the chunk columns; a row with the wrong field count gets its reason."""
+    errors = records.errors
     columns: list[list[str | None]] = [[] for _ in range(width)]
     for k, row in enumerate(rows):
         if errors[k] is None and row is not None and len(row) != width:
@@ -197,8 +226,8 @@ def _parse_csv_lines(
         for idx in range(width):
             columns[idx].append((row[idx] or None) if ok else None)  # type: ignore[index]
     arrays = {
-        "_line_number": pa.array(numbers, pa.int64()),
-        "_raw": pa.array(raws, pa.large_binary()),
+        "_line_number": pa.array(records.numbers, pa.int64()),
+        "_raw": pa.array(records.raws, pa.large_binary()),
         "_struct_error": pa.array(errors, pa.string()),
     }
     for idx in range(width):
