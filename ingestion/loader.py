@@ -40,7 +40,7 @@ from ingestion.contract import Entity
 from ingestion.landing import LandingFile, LayoutProblem, classify, discover, resolve_inside
 from ingestion.manifest import BatchRecord, Manifest
 from ingestion.schemas import write_empty_schemas
-from ingestion.validate import validation_query
+from ingestion.validate import ValidationQuery, validation_query
 from lakecore.duck import connect_duckdb
 from lakecore.errors import FileRejectedError, LakehouseError, StorageError
 from lakecore.lock import pipeline_lock
@@ -409,51 +409,71 @@ def _load_group(settings: Settings, manifest: Manifest, con: duckdb.DuckDBPyConn
     current = group[0]
     try:
         for chunk, counts in _group_chunks(group, settings.block_bytes):
-            con.register("chunk", chunk)
-            # Materialising into a temporary table runs on every thread; fetching Arrow
-            # straight from the query does not.
-            try:
-                con.execute(f"create or replace temp table validated as {query.sql}", params)
-            except duckdb.Error:
-                # a line the fast form cannot decode or convert: the safe form quarantines it
-                con.execute(f"create or replace temp table validated as {safe_query.sql}",
-                            params)
-            result = con.execute("select * from validated").to_arrow_table()
-            con.execute("drop table validated")
-            con.unregister("chunk")
-            is_bad = pc.is_valid(result["_reason"])
-            good_rows = result.filter(pc.invert(is_bad)).drop_columns(["_reason", "_raw"])
-            bad_rows = result.filter(is_bad)
-            for batch_id, physical in counts.items():
-                current = by_id[batch_id]
-                mine = pc.equal(result["_batch_id"], batch_id)
-                rows = pc.sum(mine).as_py() or 0
-                current.input_rows += rows
-                if ent.format == "jsonl":
-                    current.blank_lines += physical - rows
-                assert current.good is not None
-                assert current.bad is not None
-                current.good.write(good_rows.filter(pc.equal(good_rows["_batch_id"], batch_id))
-                                   if len(counts) > 1 else good_rows)
-                current.bad.write(_quarantine_rows(
-                    bad_rows.filter(pc.equal(bad_rows["_batch_id"], batch_id))
-                    if len(counts) > 1 else bad_rows, ent))
+            result = _validate_chunk(con, chunk, query, safe_query, params)
+            current = _write_chunk(result, counts, by_id, ent)
             pause_point("during_bronze_write", settings)
         hashes = {p.batch_id: (p.good.close(), p.bad.close()) for p in group}  # type: ignore[union-attr]
     except (OSError, duckdb.Error) as exc:
         for p in group:
             p.good.discard()  # type: ignore[union-attr]
             p.bad.discard()  # type: ignore[union-attr]
-        full = (isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT)) or (
-            "No space left" in str(exc))
-        if isinstance(exc, duckdb.Error) and not full:
+        if isinstance(exc, duckdb.Error) and not _disk_full(exc):
             raise
-        cause = "no space left on device" if full else (getattr(exc, "strerror", None)
-                                                         or str(exc))
+        cause = "no space left on device" if _disk_full(exc) else (
+            getattr(exc, "strerror", None) or str(exc))
         raise StorageError(f"batch {current.lf.relative}", current.good.path,  # type: ignore[union-attr]
                            cause) from None
     return _commit_group(settings, manifest, group, hashes, run_id=run_id,
                          ingested_at=ingested_at, started=started)
+
+
+def _validate_chunk(con: duckdb.DuckDBPyConnection, chunk: pa.Table, query: ValidationQuery,
+                    safe_query: ValidationQuery, params: dict[str, object]) -> pa.Table:
+    """Run the validation query over one chunk: typed rows, ``_reason`` set on bad ones."""
+    con.register("chunk", chunk)
+    # Materialising into a temporary table runs on every thread; fetching Arrow
+    # straight from the query does not.
+    try:
+        con.execute(f"create or replace temp table validated as {query.sql}", params)
+    except duckdb.Error:
+        # a line the fast form cannot decode or convert: the safe form quarantines it
+        con.execute(f"create or replace temp table validated as {safe_query.sql}", params)
+    result = con.execute("select * from validated").to_arrow_table()
+    con.execute("drop table validated")
+    con.unregister("chunk")
+    return result
+
+
+def _write_chunk(result: pa.Table, counts: dict[str, int], by_id: dict[str, _Pending],
+                 ent: Entity) -> _Pending:
+    """Append a validated chunk's rows to each file's Bronze and quarantine writers.
+
+    Returns the pending file written last (named in a storage error).
+    """
+    is_bad = pc.is_valid(result["_reason"])
+    good_rows = result.filter(pc.invert(is_bad)).drop_columns(["_reason", "_raw"])
+    bad_rows = result.filter(is_bad)
+    current = next(iter(by_id.values()))
+    for batch_id, physical in counts.items():
+        current = by_id[batch_id]
+        rows = pc.sum(pc.equal(result["_batch_id"], batch_id)).as_py() or 0
+        current.input_rows += rows
+        if ent.format == "jsonl":
+            current.blank_lines += physical - rows
+        assert current.good is not None
+        assert current.bad is not None
+        current.good.write(good_rows.filter(pc.equal(good_rows["_batch_id"], batch_id))
+                           if len(counts) > 1 else good_rows)
+        current.bad.write(_quarantine_rows(
+            bad_rows.filter(pc.equal(bad_rows["_batch_id"], batch_id))
+            if len(counts) > 1 else bad_rows, ent))
+    return current
+
+
+def _disk_full(exc: BaseException) -> bool:
+    """Whether an OS or DuckDB error means the disk (or quota) is full."""
+    return ((isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT))
+            or "No space left" in str(exc))
 
 
 def _commit_group(settings: Settings, manifest: Manifest, group: list[_Pending],
