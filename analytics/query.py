@@ -116,6 +116,10 @@ def run_query(settings: Settings, sql: str, params: Sequence[object] | None = No
                 raise QueryError("Silver and Gold have not been built yet (no build was "
                                  "published): run `lakehouse run` (ingest and build) or "
                                  "`lakehouse build` first") from None
+            if isinstance(exc, duckdb.OutOfMemoryException):
+                raise QueryError(
+                    f"out of memory at LAKEHOUSE_MEMORY_LIMIT={settings.memory_limit}: raise "
+                    f"it or narrow the query ({str(exc).splitlines()[0]})") from None
             raise QueryError(f"SQL error: {_first_line(exc)}") from None
     finally:
         con.close()

@@ -42,7 +42,7 @@ from ingestion.manifest import BatchRecord, Manifest
 from ingestion.schemas import write_empty_schemas
 from ingestion.validate import ValidationQuery, validation_query
 from lakecore.duck import connect_duckdb
-from lakecore.errors import FileRejectedError, LakehouseError, StorageError
+from lakecore.errors import FileRejectedError, LakehouseError, StorageError, UserInputError
 from lakecore.lock import pipeline_lock
 from lakecore.settings import Settings
 
@@ -209,7 +209,10 @@ def _ingest(settings: Settings, files: list[str] | None, say: Progress) -> Inges
     else:
         candidates, problems = [], []
         for given in files:
-            result = classify(settings.landing, resolve_inside(settings.landing, given))
+            path = resolve_inside(settings.landing, given)
+            if not path.is_file():
+                raise UserInputError(f"{given}: no such landing file (looked for {path})")
+            result = classify(settings.landing, path)
             (candidates if isinstance(result, LandingFile) else problems).append(result)  # type: ignore[arg-type]
         candidates.sort(key=lambda f: f.sort_key)
     ingested_at = datetime.now(UTC)

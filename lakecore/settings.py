@@ -9,6 +9,7 @@ root elsewhere (object storage, later) changes this module only.
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
@@ -86,7 +87,7 @@ class Settings:
         return cls(
             root=root_path,
             landing=landing_path,
-            memory_limit=os.environ.get(ENV_MEMORY_LIMIT, "4GB"),
+            memory_limit=_memory_limit(os.environ.get(ENV_MEMORY_LIMIT, "4GB")),
             threads=_positive_int(ENV_THREADS, "2"),
             block_bytes=_positive_int(ENV_BLOCK_BYTES, str(DEFAULT_BLOCK_BYTES)),
             dbt_log_level=os.environ.get(ENV_DBT_LOG_LEVEL, "info"),
@@ -225,6 +226,25 @@ def sql_literal(value: str) -> str:
     Values from users or files are bound as parameters instead, never pasted.
     """
     return "'" + value.replace("'", "''") + "'"
+
+
+#: A DuckDB memory size: a number and a unit (``4GB``, ``512MiB``, ``1.5 GB``).
+_MEMORY = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)\s*$", re.IGNORECASE)
+_UNIT_BYTES = {"kb": 1e3, "mb": 1e6, "gb": 1e9, "tb": 1e12,
+               "kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40}
+#: Below this DuckDB cannot even attach a catalog.
+MIN_MEMORY_BYTES = 128 * 2**20
+
+
+def _memory_limit(text: str) -> str:
+    """Check a memory limit before DuckDB sees it: one clear line instead of a parser error."""
+    match = _MEMORY.match(text)
+    if match is None:
+        raise ConfigError(f"{ENV_MEMORY_LIMIT}={text!r}: expected a size such as 4GB or "
+                          "512MB")
+    if float(match.group(1)) * _UNIT_BYTES[match.group(2).lower()] < MIN_MEMORY_BYTES:
+        raise ConfigError(f"{ENV_MEMORY_LIMIT}={text!r}: at least 128MiB is needed")
+    return text.strip()
 
 
 def _positive_int(name: str, default: str) -> int:

@@ -120,6 +120,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         # and keep Python from failing again when it flushes stdout at exit.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 141
+    except MemoryError:
+        print("lakehouse: error: out of memory; raise LAKEHOUSE_MEMORY_LIMIT or free memory",
+              file=sys.stderr)
+        return 1
+    except Exception as exc:  # only DuckDB's out-of-memory; anything else is re-raised
+        import duckdb
+
+        if not isinstance(exc, duckdb.OutOfMemoryException):
+            raise
+        print(f"lakehouse: error: out of memory at LAKEHOUSE_MEMORY_LIMIT="
+              f"{os.environ.get('LAKEHOUSE_MEMORY_LIMIT', '4GB')}: raise it or free memory "
+              f"({str(exc).splitlines()[0]})", file=sys.stderr)
+        return 1
 
 
 def _say(args: argparse.Namespace) -> Callable[[str], None]:

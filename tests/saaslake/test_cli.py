@@ -109,6 +109,7 @@ def test_sql_refuses_writes_and_reports_errors_in_one_line(
         (["summary"], "have not been built yet: run `lakehouse build`"),
         (["build"], "Bronze is empty"),
         (["run"], "Bronze is empty"),
+        (["ingest", "billing/plans/2024-03-01/missing.csv"], "no such landing file"),
     ],
 )
 def test_usage_errors_are_one_line(settings: Settings, args: list[str], message: str) -> None:
@@ -172,3 +173,33 @@ def test_dbt_env_prints_the_profile_variables_as_shell_exports(settings: Setting
         f"ducklake:sqlite:{settings.root}/warehouse/gold.sqlite"
     assert all(line.startswith("export LAKEHOUSE_DBT_") or line.startswith("export DBT_")
                for line in result.stdout.splitlines())
+
+
+@pytest.mark.parametrize(("limit", "message"), [
+    ("bogus", "LAKEHOUSE_MEMORY_LIMIT='bogus': expected a size such as 4GB or 512MB"),
+    ("1KB", "LAKEHOUSE_MEMORY_LIMIT='1KB': at least 128MiB is needed"),
+])
+def test_a_bad_memory_limit_is_one_line(settings: Settings, limit: str, message: str) -> None:
+    """Given LAKEHOUSE_MEMORY_LIMIT malformed or too small, when any command runs, then it exits
+    2 with one line naming the variable, never DuckDB's parser or out-of-memory traceback."""
+    result = subprocess.run([sys.executable, "-m", "saaslake.cli", "sql", "select 1"],
+                            cwd=PROJECT, capture_output=True, text=True, check=False,
+                            env={**os.environ, "LAKEHOUSE_ROOT": str(settings.root),
+                                 "LAKEHOUSE_MEMORY_LIMIT": limit})
+    assert result.returncode == 2
+    assert result.stderr.strip() == f"lakehouse: error: {message}"
+
+
+def test_out_of_memory_is_reported_in_one_line(loaded: Settings) -> None:
+    """Given a 200MB memory limit, when a query needs far more (a 60-million-element list,
+    which cannot spill), then the command exits 2 with one line saying it ran out of memory at
+    that limit."""
+    result = subprocess.run(
+        [sys.executable, "-m", "saaslake.cli", "sql",
+         "select len(list(i)) from range(60000000) t(i)"],
+        cwd=PROJECT, capture_output=True, text=True, check=False,
+        env={**os.environ, "LAKEHOUSE_ROOT": str(loaded.root), "LAKEHOUSE_MEMORY_LIMIT": "200MB"})
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1
+    assert lines[0].startswith("lakehouse: error: out of memory at LAKEHOUSE_MEMORY_LIMIT=200MB")
