@@ -270,14 +270,15 @@ def _screen(manifest: Manifest, lf: LandingFile, seen: dict[str, str], run_id: s
         return FileOutcome(lf.relative, "rejected", batch_id,
                            message=f"rejected earlier, unchanged since: {rejected}")
     header = None
-    if lf.entity.format == "csv":
-        try:
+    try:
+        reader.check_line_ends(lf.path)
+        if lf.entity.format == "csv":
             header = tuple(reader.read_csv_header(lf.path, lf.entity.required_columns))
-        except FileRejectedError as exc:
-            manifest.reject(batch_id=batch_id, source=lf.entity.source, entity=lf.entity.name,
-                            export_date=lf.export_date, landing_file=lf.relative,
-                            reason=exc.reason, run_id=run_id, at=at.isoformat())
-            return FileOutcome(lf.relative, "rejected", batch_id, message=exc.reason)
+    except FileRejectedError as exc:
+        manifest.reject(batch_id=batch_id, source=lf.entity.source, entity=lf.entity.name,
+                        export_date=lf.export_date, landing_file=lf.relative,
+                        reason=exc.reason, run_id=run_id, at=at.isoformat())
+        return FileOutcome(lf.relative, "rejected", batch_id, message=exc.reason)
     seen[batch_id] = lf.relative
     return _Pending(lf, batch_id, size, header)
 

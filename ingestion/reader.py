@@ -81,6 +81,21 @@ def _binary_array(data: bytes, offsets: np.ndarray) -> pa.Array:
 # --------------------------------------------------------------------------------------
 
 
+def check_line_ends(path: Path) -> None:
+    """Reject a file whose lines end in a bare CR (classic Mac OS line ends).
+
+    Read as LF-terminated lines, all of its rows would merge into one.
+
+    Raises:
+        FileRejectedError: The first 64 KiB hold a CR and no LF.
+    """
+    with path.open("rb") as fh:
+        head = fh.read(64 * 1024)
+    if b"\r" in head and b"\n" not in head:
+        raise FileRejectedError(str(path), "lines end in a bare CR (classic Mac line ends); "
+                                "convert the file to LF or CRLF line ends")
+
+
 def read_csv_header(path: Path, required: tuple[str, ...]) -> list[str]:
     """Parse the header row; reject the file when it is unreadable or lacks columns (B4)."""
     with path.open("rb") as fh:

@@ -24,6 +24,11 @@ from lakecore.settings import sql_literal
 TIMESTAMP_PATTERN = (
     r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|z|[+-]\d{2}(:?\d{2})?)"
 )
+#: A numeric UTC offset that no place uses: beyond -14:00 or +14:00, or minutes over 59.
+BAD_OFFSET_PATTERN = (r"[+-](1[5-9]|[2-9]\d|14:?(0[1-9]|[1-5]\d))(:?\d{2})?$"
+                      r"|[+-]\d{2}:?[6-9]\d$")
+#: What a key may not consist of only: whitespace, separators, format characters.
+INVISIBLE = r"[\s\p{Z}\p{Cf}]"
 INT_PATTERN = r"-?\d{1,18}"
 NUMBER_PATTERN = r"-?\d+(\.\d+)?([eE][-+]?\d+)?"
 DATE_PATTERN = r"\d{4}-\d{2}-\d{2}"
@@ -46,13 +51,20 @@ def _checks(col: Column, key: bool, json_input: bool) -> list[str]:
     v = col.name
     name = col.name
     checks: list[str] = []
+    # A key is blank when nothing is left after removing whitespace, separators and
+    # invisible format characters (a tab, a no-break space, a zero-width space).
+    blank = f"regexp_full_match({v}, '{INVISIBLE}*')"
     if col.required:
         what = "blank key" if key else "missing required field"
-        checks.append(f"case when {v} is null or ({key} and trim({v}) = '') "
+        checks.append(f"case when {v} is null or ({key} and {blank}) "
                       f"then '{name}: {what}' end")
     else:
-        checks.append(f"case when {key} and trim({v}) = '' then '{name}: blank key' end")
+        checks.append(f"case when {key} and {blank} then '{name}: blank key' end")
     shown = f"left({v}, 40)"
+    if json_input and col.type in JSON_TEXT_TYPES:
+        # A JSON \u0000 escape decodes to a NUL character inside the value.
+        checks.append(f"case when position(chr(0) in {v}) > 0 "
+                      f"then '{name}: NUL character in value' end")
     if col.type == "string":
         if col.enum:
             allowed = ", ".join(sql_literal(e) for e in col.enum)
@@ -83,6 +95,9 @@ def _checks(col: Column, key: bool, json_input: bool) -> list[str]:
             f"case when regexp_full_match({v}, '\\d{{4}}-\\d{{2}}-\\d{{2}}[T ][0-9:.]+') "
             f"then '{name}: timestamp without UTC offset: ''' || {shown} || '''' "
             f"else '{name}: not an ISO-8601 timestamp: ''' || {shown} || '''' end "
+            f"when {_offset_out_of_range(v)} "
+            f"then '{name}: UTC offset out of range (-14:00 to +14:00): ''' || {shown} "
+            f"|| '''' "
             f"when try_cast({v} as timestamptz) is null "
             f"then '{name}: not a valid timestamp: ''' || {shown} || '''' "
             f"when try_cast({v} as timestamptz) < timestamptz '{MIN_TIMESTAMP} 00:00:00+00' "
@@ -105,6 +120,11 @@ def _checks(col: Column, key: bool, json_input: bool) -> list[str]:
             f"case when try_cast({v} as double) > {col.max_value} "
             f"then '{name}: above the maximum {col.max_value:g}: ' || {shown} end")
     return checks
+
+
+def _offset_out_of_range(v: str) -> str:
+    """SQL: the value ends in a UTC offset beyond 14:00 either way, or with minutes over 59."""
+    return f"regexp_matches({v}, '{BAD_OFFSET_PATTERN}')"
 
 
 def _typed(col: Column) -> str:
@@ -234,8 +254,14 @@ def _json_stage(ent: Entity, *, safe: bool) -> tuple[str, str]:
         _line_number,
         _raw,
         case
-            when _v is not null then null
             when _txt is null then 'invalid UTF-8 (is the file Latin-1?)'
+            when left(ltrim(_txt), 1) <> '{{' then
+                case
+                    when json_valid(_txt)
+                        then 'not a JSON object: the line is a JSON ' || lower(json_type(_txt))
+                    else 'malformed JSON'
+                end
+            when _v is not null then null
             when position(chr(0) in _txt) > 0 then 'NUL byte in line'
             when json_valid(_txt) then 'not a JSON object'
             else 'malformed JSON'

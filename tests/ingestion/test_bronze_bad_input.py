@@ -329,3 +329,52 @@ def test_b13_hostile_paths_are_refused_before_any_read(
     assert [r[0] for r in bronze_rows(settings, "billing/plans", "plan_id")] == ["q1"]
     assert outside.read_text().count("stolen") == 1  # untouched
     assert not any("stolen" in str(r) for r in bronze_rows(settings, "billing/plans"))
+
+
+def test_contract_gaps_invisible_keys_offsets_nul_and_json_arrays(
+        settings: Settings, write_landing: WriteLanding) -> None:
+    """Given subscriptions whose key is only a tab or a zero-width space, whose key holds a JSON
+    \\u0000 escape, with a UTC offset of +25:00, a line that is a JSON array, and three timestamp
+    spellings the contract accepts (+0530, a space for T, nanoseconds), when they are ingested,
+    then the first five are quarantined with their real reason, and the last three land in UTC,
+    the nanoseconds truncated to Bronze's microseconds."""
+    # Given the hostile rows and the accepted spellings
+    write_landing(SUBS, "\n".join([
+        subscription(subscription_id="\t"),
+        subscription(subscription_id="\u200b"),
+        subscription(subscription_id="s\u0000x"),
+        subscription(subscription_id="s4", updated_at="2024-01-05T10:00:00+25:00"),
+        "[" + subscription(subscription_id="s5") + "]",
+        subscription(subscription_id="s6", updated_at="2024-01-05T10:00:00+0530"),
+        subscription(subscription_id="s7", updated_at="2024-01-05 10:00:00Z"),
+        subscription(subscription_id="s8", updated_at="2024-01-05T10:00:00.123456789Z"),
+    ]) + "\n")
+    # When they are ingested
+    ingest(settings)
+    # Then the first five are quarantined, each with its real reason
+    assert quarantine_rows(settings) == [
+        (SUBS, 1, "subscription_id: blank key"),
+        (SUBS, 2, "subscription_id: blank key"),
+        (SUBS, 3, "subscription_id: NUL character in value"),
+        (SUBS, 4, "updated_at: UTC offset out of range (-14:00 to +14:00): "
+                  "'2024-01-05T10:00:00+25:00'"),
+        (SUBS, 5, "not a JSON object: the line is a JSON array"),
+    ]
+    # And the accepted spellings land normalised to UTC (nanoseconds cut to microseconds)
+    assert bronze_rows(settings, "billing/subscriptions",
+                       "subscription_id, updated_at::varchar") == [
+        ("s6", "2024-01-05 04:30:00+00"),
+        ("s7", "2024-01-05 10:00:00+00"),
+        ("s8", "2024-01-05 10:00:00.123456+00"),
+    ]
+
+
+def test_bare_cr_line_ends_reject_the_file(settings: Settings,
+                                          write_landing: WriteLanding) -> None:
+    """Given a plans CSV whose lines end in a bare CR (classic Mac), when it is ingested, then the
+    file is rejected whole with that reason and nothing of it lands (its rows would merge)."""
+    write_landing(PLANS, "\r".join([PLANS_HEADER, plan_line("p1"), plan_line("p2")]) + "\r")
+    report = ingest(settings)
+    assert [o.status for o in report.outcomes] == ["rejected"]
+    assert "bare CR" in report.outcomes[0].message
+    assert bronze_rows(settings, "billing/plans", "plan_id") == []
