@@ -26,8 +26,8 @@ def _tracked_text_files() -> list[Path]:
 
 
 def test_no_tracked_file_refers_outside_the_repository() -> None:
-    """Given every tracked text file, when it is searched for paths outside a clone
-    (``../shared``, ``/work/``, ``shared/spec``), then none is found."""
+    """Given every tracked text file, when it is searched for paths outside a clone (the
+    patterns of ``OUTSIDE``), then none is found."""
     # Given
     files = [p for p in _tracked_text_files() if p != Path(__file__).resolve()]
     # When
