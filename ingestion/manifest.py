@@ -165,6 +165,11 @@ class Manifest:
                 raise
             con.execute("commit")
 
+    def forget(self, batch_id: str) -> None:
+        """Remove a committed batch (recovery only: ``ingestion.integrity.reingest``)."""
+        with self._connect() as con:
+            con.execute("delete from batches where batch_id = ?", (batch_id,))
+
     def reject(self, *, batch_id: str, source: str | None, entity: str | None,
                export_date: str | None, landing_file: str, reason: str, run_id: str,
                at: str) -> None:

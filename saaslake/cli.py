@@ -92,6 +92,12 @@ def build_parser() -> argparse.ArgumentParser:
                      help="rebuild incremental models from all of Bronze")
 
     sub.add_parser("summary", help="the headline numbers of the published Gold")
+    ver = sub.add_parser("verify", help="check every Bronze and quarantine file against the "
+                         "SHA-256 the manifest recorded")
+    ver.add_argument("--quick", action="store_true",
+                     help="only existence and Parquet footers (what a build checks)")
+    rei = sub.add_parser("reingest", help="re-create damaged batches from their landing files")
+    rei.add_argument("files", nargs="+", help="landing files, as `lakehouse verify` names them")
     sub.add_parser("docs", help="generate the static dbt docs site (offline)")
     sub.add_parser("dbt-env", help="print the environment the plain dbt CLI needs, as "
                    "shell exports: eval \"$(lakehouse dbt-env)\"")
@@ -208,6 +214,25 @@ def cmd_sql(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_verify(settings: Settings, args: argparse.Namespace) -> int:
+    """``lakehouse verify``: exit 0 when Bronze is as committed, 1 naming each damaged file."""
+    from ingestion.integrity import verify
+
+    report = verify(settings, full=not args.quick, progress=_say(args))
+    print(report.summary())
+    return 0 if report.ok else 1
+
+
+def cmd_reingest(settings: Settings, args: argparse.Namespace) -> int:
+    """``lakehouse reingest``: re-create committed batches from their landing files."""
+    from ingestion.integrity import reingest
+
+    report = reingest(settings, args.files, progress=_say(args))
+    print(report.summary())
+    print("run `lakehouse build` to publish Gold from the re-created batches")
+    return 0
+
+
 def cmd_build(settings: Settings, args: argparse.Namespace) -> int:
     """``lakehouse build``: build Silver and Gold with dbt (models, tests or both)."""
     from transform.build import build
@@ -271,6 +296,8 @@ COMMANDS = {
     "summary": cmd_summary,
     "docs": cmd_docs,
     "dbt-env": cmd_dbt_env,
+    "verify": cmd_verify,
+    "reingest": cmd_reingest,
 }
 
 

@@ -15,6 +15,7 @@ from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
+from ingestion.integrity import verify
 from ingestion.manifest import Manifest
 from ingestion.schemas import write_empty_schemas
 from lakecore.duck import install_extensions
@@ -109,6 +110,7 @@ def _build(settings: Settings, *, select: str | None, full_refresh: bool,
     if not (tests or models):
         raise ValueError("nothing to do: both models and tests are off")
     _refuse_empty_bronze(settings)
+    _refuse_damaged_bronze(settings, say)
     started = time.perf_counter()
     settings.ensure_dirs()
     for path in (settings.warehouse, settings.silver, settings.gold, settings.duckdb_temp):
@@ -202,3 +204,25 @@ def _refuse_empty_bronze(settings: Settings) -> None:
             f"Bronze is empty (nothing was ingested into {settings.root}): run "
             "`lakehouse simulate` (or write exports into the landing zone) and "
             "`lakehouse ingest` first, or `lakehouse run` to ingest and build")
+
+
+def _refuse_damaged_bronze(settings: Settings, say: Progress) -> None:
+    """Raise when a committed Bronze file is not what was committed (F12): never build on it.
+
+    Every committed Bronze and quarantine file is hashed and compared with the SHA-256 the
+    loader recorded (about 150 MB/s: 0.2 s at scale 1), so a truncated, overwritten or
+    bit-flipped file stops the build before dbt reads it.
+
+    Raises:
+        BuildError: The message names every damaged file and the recovery command.
+    """
+    report = verify(settings, full=True)
+    if report.ok:
+        say(f"Bronze: {report.files:,} committed file(s) match their recorded SHA-256 "
+            f"({report.seconds:.1f} s)")
+    else:
+        published = warehouse.read_publications(settings)
+        kept = ("Gold still shows the last successful build" if published
+                else "no Gold has been published yet")
+        raise BuildError(f"Bronze is damaged; nothing was built and {kept}\n"
+                         + report.summary())

@@ -302,3 +302,68 @@ def test_build_killed_midway_keeps_published_gold_and_reruns(lake: Settings) -> 
     # and a rerun succeeds and gives the same Gold as the uninterrupted build
     build(lake, tests=False)
     assert read_gold(lake) == published
+
+
+def lakehouse_cli(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "saaslake.cli", "--root", str(settings.root),
+                           "--quiet", *args], cwd=PROJECT, capture_output=True, text=True,
+                          check=False)
+
+
+def test_damaged_bronze_is_named_refused_by_the_build_and_reingested(lake: Settings) -> None:
+    """Given a published build whose Bronze has one bit-flipped and one truncated file (F12), when
+    `lakehouse verify` and a build run, then both name the two files and the recovery, the build
+    publishes nothing; after `lakehouse reingest` of the named landing files, verify passes and the
+    build publishes the same Gold as before."""
+    # Given a published build
+    daily_exports(lake.landing, 2)
+    ingest_all(lake)
+    build(lake, tests=False)
+    published = read_gold(lake)
+    untouched = {p: p.read_bytes() for p in lake.bronze.rglob("*.parquet")}
+    flipped, truncated = sorted(untouched)[:2]
+    # whose Bronze has one bit-flipped file (magic bytes intact) and one truncated file
+    data = bytearray(untouched[flipped])
+    data[len(data) // 2] ^= 0x01
+    flipped.write_bytes(bytes(data))
+    truncated.write_bytes(untouched[truncated][: len(untouched[truncated]) // 2])
+    names = [str(p.relative_to(lake.root)) for p in (flipped, truncated)]
+    # When `lakehouse verify` runs
+    full, quick = lakehouse_cli(lake, "verify"), lakehouse_cli(lake, "verify", "--quick")
+    # Then it exits 1 naming both files and the command that re-creates their batches
+    assert full.returncode == 1, full.stdout + full.stderr
+    assert "2 damaged" in full.stdout
+    for name in names:
+        assert f"{name}: " in full.stdout
+    recovery = next(line for line in full.stdout.splitlines()
+                    if line.startswith("recover each batch"))
+    landing_files = recovery.split("lakehouse reingest ", 1)[1].split()
+    assert len(landing_files) == 2
+    # and the quick check (existence and footers) catches the truncated file only
+    assert quick.returncode == 1
+    assert f"{names[1]}: truncated" in quick.stdout
+    assert f"{names[0]}: " not in quick.stdout
+    # When a build runs, then it refuses before dbt, names the files, and Gold is unchanged
+    with pytest.raises(BuildError) as failure:
+        build(lake, tests=False)
+    message = str(failure.value)
+    assert "Bronze is damaged" in message
+    assert "Gold still shows the last successful build" in message
+    assert all(name in message for name in names)
+    assert read_gold(lake) == published
+    assert len(read_publications(lake)) == 1
+    # and every other Bronze file is untouched
+    assert all(p.read_bytes() == b for p, b in untouched.items() if p not in (flipped, truncated))
+    # When the named landing files are re-ingested
+    unknown = lakehouse_cli(lake, "reingest", "billing/nope/2024-01-01/part-0001.csv")
+    reingested = lakehouse_cli(lake, "reingest", *landing_files)
+    # Then an unknown landing file is one clear line, the damaged files were moved aside (kept),
+    assert unknown.returncode == 2
+    assert "no committed batch" in unknown.stderr
+    assert unknown.stderr.count("\n") == 1
+    assert reingested.returncode == 0, reingested.stdout + reingested.stderr
+    assert len(list((lake.meta / "damaged").rglob("*.parquet"))) == 2
+    # verify passes, and the build publishes the same Gold as before
+    assert lakehouse_cli(lake, "verify").returncode == 0
+    build(lake, tests=False)
+    assert read_gold(lake) == published
