@@ -304,3 +304,32 @@ def dashboard_charts(data: DashboardData, month: date | None = None) -> dict[str
 
 
 # Offline rendering -----------------------------------------------------------------------
+
+
+def forecast_chart(forecast: pa.Table, title: str = "MRR forecast") -> alt.Chart:
+    """Actual MRR (solid), the forecast (dashed) and its band (shaded).
+
+    ``forecast`` is ``analytics.forecast.ForecastResult.table()``: month_start, kind
+    (actual or forecast), mrr_usd, lower_usd, upper_usd.
+    """
+    data = frame(forecast)
+    base = alt.Chart(data, title=title).encode(
+        x=alt.X("yearmonth(month_start):T", title="month"))
+    band = base.transform_filter(alt.datum.kind == "forecast").mark_area(
+        opacity=0.25, color="#4c78a8").encode(
+        y=alt.Y("lower_usd:Q", title="MRR (USD)"), y2="upper_usd:Q")
+    lines = base.mark_line(point=True).encode(
+        y=alt.Y("mrr_usd:Q", title="MRR (USD)"),
+        color=alt.Color("kind:N", title=None,
+                        scale=alt.Scale(domain=["actual", "forecast"],
+                                        range=["#222222", "#4c78a8"])),
+        strokeDash=alt.StrokeDash("kind:N", legend=None,
+                                  scale=alt.Scale(domain=["actual", "forecast"],
+                                                  range=[[1, 0], [6, 4]])),
+        tooltip=[alt.Tooltip("yearmonth(month_start):T", title="month"),
+                 alt.Tooltip("kind:N"),
+                 alt.Tooltip("mrr_usd:Q", format="$,.0f", title="MRR"),
+                 alt.Tooltip("lower_usd:Q", format="$,.0f", title="band low"),
+                 alt.Tooltip("upper_usd:Q", format="$,.0f", title="band high")],
+    )
+    return (band + lines).properties(width=WIDTH, height=260)

@@ -98,6 +98,11 @@ class MetricFilters:
             parts.append(f"months {self.start or '...'} to {self.end or '...'}")
         return "; ".join(parts) if parts else "all accounts, all months"
 
+    def describe_accounts(self) -> str:
+        """The accounts the filters select, in one line ("all accounts" when any)."""
+        return "; ".join(f"{name} in ({', '.join(values)})"
+                         for name, values in self.dimension_values().items()) or "all accounts"
+
 
 def month_of(day: date) -> date:
     """The first day of the month of ``day``."""

@@ -135,6 +135,7 @@ def _():
     | [`02_transform`](/?file=02_transform.py) | run the dbt build (all or a selection), test results, model lineage |
     | [`03_revenue_dashboard`](/?file=03_revenue_dashboard.py) | KPIs, MRR bridge, churn, cohorts, with filters |
     | [`04_explore`](/?file=04_explore.py) | read-only SQL and Ibis over Bronze, Silver and Gold |
+    | [`06_forecast`](/?file=06_forecast.py) | where MRR is heading: the forecast, what-if levers, its back-test |
 
     Open them all with `make edit`; serve the dashboard alone with `make dashboard`.
     """)

@@ -98,6 +98,21 @@ def build_parser() -> argparse.ArgumentParser:
                      help="only existence and Parquet footers (what a build checks)")
     rei = sub.add_parser("reingest", help="re-create damaged batches from their landing files")
     rei.add_argument("files", nargs="+", help="landing files, as `lakehouse verify` names them")
+    fc = sub.add_parser("forecast", help="project MRR from the published Gold, with what-if "
+                        "levers, or back-test the forecast (--backtest)")
+    fc.add_argument("--horizon", type=int, default=12, help="months ahead (1 to 36)")
+    fc.add_argument("--new-mrr-growth", type=float, default=0.0, metavar="PCT",
+                    help="extra monthly growth of new business, in %% (e.g. 2)")
+    fc.add_argument("--churn-change", type=float, default=0.0, metavar="POINTS",
+                    help="points added to the monthly churn rate (e.g. -1)")
+    fc.add_argument("--expansion-change", type=float, default=0.0, metavar="PCT",
+                    help="change of expansion, in %% (e.g. 20)")
+    fc.add_argument("--price-change", action="append", default=[], metavar="TIER=PCT",
+                    help="price change of a tier, in %% (e.g. growth=10); repeatable")
+    fc.add_argument("--segment", action="append", default=[], help="only this segment")
+    fc.add_argument("--backtest", action="store_true",
+                    help="forecast from every past cut-off and score it against Gold")
+    fc.add_argument("--format", choices=("table", "csv", "json"), default="table")
     sub.add_parser("docs", help="generate the static dbt docs site (offline)")
     sub.add_parser("dbt-env", help="print the environment the plain dbt CLI needs, as "
                    "shell exports: eval \"$(lakehouse dbt-env)\"")
@@ -267,6 +282,48 @@ def cmd_summary(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def _price_changes(values: Sequence[str]) -> dict[str, float]:
+    changes = {}
+    for value in values:
+        tier, _, pct = value.partition("=")
+        try:
+            changes[tier.strip()] = float(pct) / 100
+        except ValueError:
+            raise UserInputError(f"--price-change {value!r}: expected TIER=PERCENT, "
+                                 "e.g. growth=10") from None
+    return changes
+
+
+def cmd_forecast(settings: Settings, args: argparse.Namespace) -> int:
+    """``lakehouse forecast``: the projected MRR bridge, or the back-test's summary."""
+    import numpy as np
+    import pyarrow as pa
+
+    from analytics import forecast
+    from analytics.filters import MetricFilters
+    from analytics.query import format_table
+
+    filters = MetricFilters(segment=tuple(args.segment))
+    if args.backtest:
+        record = forecast.backtest(settings, filters)
+        print(format_table(record.readable() if args.format == "table" else record.rows,
+                           args.format))
+        return 0
+    levers = forecast.Levers(new_mrr_growth=args.new_mrr_growth / 100,
+                             churn_change=args.churn_change,
+                             expansion_change=args.expansion_change / 100,
+                             price_change=_price_changes(args.price_change))
+    result = forecast.fit_forecast(settings, filters, horizon=args.horizon).project(levers)
+    table = result.bridge.append_column("lower_usd", pa.array(np.round(result.lower, 2)))
+    table = table.append_column("upper_usd", pa.array(np.round(result.upper, 2)))
+    if args.format == "table":
+        print(f"forecast from {result.cutoff:%Y-%m} (last complete month, MRR "
+              f"{result.history[-1][1]:,.2f}); band: 10th to 90th percentile; new business "
+              f"by {result.method}")
+    print(format_table(table, args.format, max_rows=args.horizon))
+    return 0
+
+
 def cmd_docs(settings: Settings, args: argparse.Namespace) -> int:
     """``lakehouse docs``: generate the static dbt docs site."""
     from transform.build import generate_docs
@@ -297,6 +354,7 @@ COMMANDS = {
     "docs": cmd_docs,
     "dbt-env": cmd_dbt_env,
     "verify": cmd_verify,
+    "forecast": cmd_forecast,
     "reingest": cmd_reingest,
 }
 

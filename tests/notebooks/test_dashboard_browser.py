@@ -113,3 +113,54 @@ def test_dashboard_shows_gold_kpis_and_filters_them(dashboard: str, lakehouse: S
             page.screenshot(path=str(output_dir / "dashboard_smb.png"))
         finally:
             browser.close()
+
+
+@pytest.fixture
+def forecast_page(notebook_env: dict[str, str]) -> Iterator[str]:
+    process, url = start_marimo(NOTEBOOKS / "06_forecast.py", notebook_env, free_port(),
+                                secrets.token_urlsafe(16))
+    try:
+        yield url
+    finally:
+        stop(process)
+
+
+@pytest.mark.browser
+@pytest.mark.slow
+def test_forecast_shows_the_library_forecast_and_a_lever_moves_it(
+        forecast_page: str, lakehouse: Settings, output_dir: Path) -> None:
+    """Given the forecast notebook served by `marimo run`, when it renders and the churn slider
+    moves one step down, then the headline shows the library's forecast before and after."""
+    from playwright.sync_api import expect, sync_playwright
+
+    from analytics import forecast
+
+    assert CHROMIUM.exists(), "install Chromium: apt-get install -y chromium (make setup)"
+    model = forecast.fit_forecast(lakehouse)
+    before = format_money(model.project().mrr[-1])
+    after = format_money(model.project(forecast.Levers(churn_change=-0.25)).mrr[-1])
+    assert before != after
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_FLAGS)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1800})
+            # Given the forecast notebook, rendered
+            page.goto(forecast_page)
+            page.wait_for_selector(".vega-embed", timeout=TIMEOUT_MS)
+            # Then its headline is the library's twelve-month forecast
+            expect(page.get_by_text(f"MRR {before} in")).to_be_visible(timeout=TIMEOUT_MS)
+            # and the back-test table, the last cell to run, is there
+            expect(page.get_by_text("Every cut-off")).to_be_visible(
+                timeout=TIMEOUT_MS)
+            page.screenshot(path=str(output_dir / "forecast.png"))
+            # When the churn slider (the third: months ahead, growth, churn) moves one step down
+            slider = page.get_by_role("slider").nth(2)
+            slider.focus()
+            started = time.monotonic()
+            slider.press("ArrowLeft")
+            # Then the headline shows the forecast with a quarter point less churn
+            expect(page.get_by_text(f"MRR {after} in")).to_be_visible(timeout=TIMEOUT_MS)
+            print(f"lever change to updated headline: {time.monotonic() - started:.3f} s")
+            page.screenshot(path=str(output_dir / "forecast_less_churn.png"))
+        finally:
+            browser.close()
