@@ -35,6 +35,8 @@ BRIDGE_COLUMNS = {
     "churn": "churned_mrr_usd",
 }
 WIDTH = 560
+#: Cohorts with fewer accounts are drawn faded and marked in the tooltip.
+SMALL_COHORT = 10
 
 
 # Formatting ------------------------------------------------------------------------------
@@ -43,6 +45,26 @@ def format_money(value: Decimal | float | None) -> str:
     if value is None:
         return "n/a"
     return f"${Decimal(value):,.2f}"
+
+
+def format_money_short(value: Decimal | float | None) -> str:
+    """``$5.39M``, ``$12.3K``, ``$512.40`` (for cards; tables keep every cent)."""
+    if value is None:
+        return "n/a"
+    amount = float(value)
+    sign = "-" if amount < 0 else ""
+    size = abs(amount)
+    for limit, suffix in ((1e9, "B"), (1e6, "M"), (1e3, "K")):
+        if size >= limit:
+            shown = size / limit
+            digits = 2 if shown < 10 else 1 if shown < 100 else 0
+            return f"{sign}${shown:.{digits}f}{suffix}"
+    return f"{sign}${size:,.2f}"
+
+
+def format_ratio(value: float | None) -> str:
+    """``3.2x`` (a ratio of amounts, such as the quick ratio); ``n/a`` for None."""
+    return "n/a" if value is None else f"{value:.1f}x"
 
 
 def format_rate(value: float | None) -> str:
@@ -69,10 +91,14 @@ class Kpi:
 
 
 _KPI_SPEC = (
-    ("mrr_usd", "MRR", format_money, "increase"),
-    ("arr_usd", "ARR", format_money, "increase"),
+    ("mrr_usd", "MRR", format_money_short, "increase"),
+    ("arr_usd", "ARR", format_money_short, "increase"),
+    ("net_new_mrr_usd", "Net new MRR", format_money_short, "increase"),
     ("paying_customers", "Paying customers", format_count, "increase"),
-    ("arpa_usd", "ARPA", format_money, "increase"),
+    ("arpa_usd", "ARPA", format_money_short, "increase"),
+    ("ltv_usd", "Customer lifetime value", format_money_short, "increase"),
+    ("quick_ratio", "Quick ratio", format_ratio, "increase"),
+    ("trial_conversion_3m", "Trial conversion (3 months)", format_rate, "increase"),
     ("nrr_12m", "NRR (12 months)", format_rate, "increase"),
     ("grr_12m", "GRR (12 months)", format_rate, "increase"),
     ("logo_churn_rate", "Logo churn", format_rate, "decrease"),
@@ -81,12 +107,38 @@ _KPI_SPEC = (
 )
 
 
+def headline_values(data: DashboardData, month: date) -> dict[str, Any]:
+    """Every KPI card's value for one month: Gold's KPIs and the figures derived from them.
+
+    Besides ``saas_kpis_monthly``'s columns: ``net_new_mrr_usd`` (closing minus opening
+    MRR), ``ltv_usd`` (ARPA / logo churn rate: the MRR an average customer brings over the
+    expected ``1 / churn`` months of its life; None when nobody churned) and
+    ``trial_conversion_3m`` (trials converted / closed trials, for trials started in the
+    month and the two before). Definitions: docs/reference/gold-metrics.md.
+    """
+    values = dict(next(r for r in data.kpis.to_pylist() if r["month_start"] == month))
+    bridge = next((r for r in data.movements.to_pylist() if r["month_start"] == month), None)
+    values["net_new_mrr_usd"] = (bridge["closing_mrr_usd"] - bridge["opening_mrr_usd"]
+                                 if bridge else None)
+    churn, arpa = values["logo_churn_rate"], values["arpa_usd"]
+    values["ltv_usd"] = (Decimal(float(arpa) / churn).quantize(Decimal("0.01"))
+                         if arpa is not None and churn else None)
+    first = date(month.year - (month.month <= 2), (month.month - 3) % 12 + 1, 1)
+    window = [r for r in data.trials.to_pylist() if first <= r["month_start"] <= month]
+    converted = sum(r["trials_converted"] for r in window)
+    closed = converted + sum(r["trials_lapsed"] for r in window)
+    values["trial_conversion_3m"] = converted / closed if closed else None
+    return values
+
+
 def kpi_cards(data: DashboardData) -> list[Kpi]:
     """The KPI cards of the last month shown, each with its change vs the month before."""
-    latest = data.latest()
-    if latest is None:
+    latest_row = data.latest()
+    if latest_row is None:
         return []
-    previous = data.previous()
+    previous_row = data.previous()
+    latest = headline_values(data, latest_row["month_start"])
+    previous = headline_values(data, previous_row["month_start"]) if previous_row else None
     cards = []
     for key, label, fmt, good in _KPI_SPEC:
         value = latest[key]
@@ -96,8 +148,11 @@ def kpi_cards(data: DashboardData) -> list[Kpi]:
             delta = value - before
             if fmt is format_rate:
                 change = f"{delta * 100:+.1f} pp vs previous month"
-            elif fmt is format_money:
-                change = f"{'+' if delta >= 0 else '-'}{format_money(abs(delta))} vs previous month"
+            elif fmt is format_money_short:
+                change = (f"{'+' if delta >= 0 else '-'}{format_money_short(abs(delta))} "
+                          "vs previous month")
+            elif fmt is format_ratio:
+                change = f"{delta:+.1f}x vs previous month"
             else:
                 change = f"{delta:+,} vs previous month"
             if delta:
@@ -190,40 +245,57 @@ def mrr_trend_chart(kpis: pa.Table) -> alt.Chart:
 
 
 def waterfall_chart(movements: pa.Table, month: date | None = None) -> alt.Chart:
-    """The MRR bridge of one month as a waterfall."""
+    """The MRR bridge of one month as a waterfall; click a movement to list its accounts.
+
+    The axis starts near the smallest level of the month, not at zero, so the movements
+    are visible next to a large opening MRR; each bar is labelled with its amount.
+    """
     data = waterfall_frame(movements, month)
     label = data["month"].iloc[0] if len(data) else "no data"
     colors = {**MOVEMENT_COLORS, "total": "#1565c0"}
-    return (
-        alt.Chart(data, title=f"MRR bridge, {label[:7]}")
-        .mark_bar()
-        .encode(
-            x=alt.X("step:N", sort=alt.SortField("order"), title=None,
-                    axis=alt.Axis(labelAngle=0)),
-            y=alt.Y("start:Q", title="MRR (USD)"),
-            y2="end:Q",
-            color=alt.Color("kind:N", legend=None,
-                            scale=alt.Scale(domain=list(colors), range=list(colors.values()))),
-            tooltip=["step:N", alt.Tooltip("amount:Q", format="$,.2f")],
-        )
-        .properties(width=WIDTH, height=220)
-    )
+    if len(data):
+        levels = data.loc[data["kind"] != "total", ["start", "end"]].to_numpy()
+        low, high = float(levels.min()), float(data["end"].max())
+        floor = max(0.0, low - 0.25 * max(high - low, 1.0))
+        data.loc[data["kind"] == "total", "start"] = floor
+        data["label"] = [format_money_short(v) for v in data["amount"]]
+        data["top"] = data[["start", "end"]].max(axis=1)
+    else:
+        floor = 0.0
+    pick = alt.selection_point(name="bridge_pick", fields=["step"], on="click")
+    bars = alt.Chart(data, title=f"MRR bridge, {label[:7]}").mark_bar().encode(
+        x=alt.X("step:N", sort=alt.SortField("order"), title=None,
+                axis=alt.Axis(labelAngle=0)),
+        y=alt.Y("start:Q", title="MRR (USD)", scale=alt.Scale(zero=False, domainMin=floor)),
+        y2="end:Q",
+        color=alt.Color("kind:N", legend=None,
+                        scale=alt.Scale(domain=list(colors), range=list(colors.values()))),
+        opacity=alt.condition(pick, alt.value(1.0), alt.value(0.5)),
+        tooltip=["step:N", alt.Tooltip("amount:Q", format="$,.2f")],
+    ).add_params(pick)
+    labels = alt.Chart(data).mark_text(dy=-6, fontSize=11).encode(
+        x=alt.X("step:N", sort=alt.SortField("order")), y="top:Q", text="label:N")
+    return (bars + labels).properties(width=WIDTH, height=240)
 
 
 def movements_chart(movements: pa.Table) -> alt.Chart:
     """New, expansion and reactivation up, contraction and churn down, per month."""
     data = movements_long(movements)
+    pick = alt.selection_point(name="movement_pick", fields=["month_start", "movement"],
+                               on="click")
     return (
-        alt.Chart(data, title="MRR movements by month")
+        alt.Chart(data, title="MRR movements by month (click a bar: its accounts)")
         .mark_bar()
         .encode(
             x=alt.X("yearmonth(month_start):T", title="month"),
-            y=alt.Y("sum(mrr_usd):Q", title="MRR change (USD)"),
+            y=alt.Y("mrr_usd:Q", title="MRR change (USD)", stack="zero"),
             color=alt.Color("movement:N", scale=alt.Scale(
                 domain=list(MOVEMENT_COLORS), range=list(MOVEMENT_COLORS.values()))),
+            opacity=alt.condition(pick, alt.value(1.0), alt.value(0.55)),
             tooltip=[alt.Tooltip("yearmonth(month_start):T", title="month"), "movement:N",
                      alt.Tooltip("mrr_usd:Q", format="$,.2f")],
         )
+        .add_params(pick)
         .properties(width=WIDTH, height=220)
     )
 
@@ -253,19 +325,32 @@ def cohort_heatmap(cohorts: pa.Table, measure: str = "logo_retention_rate") -> a
         raise LakehouseError(f"unknown cohort measure {measure!r}; "
                              f"choose one of {', '.join(titles)}")
     data = frame(cohorts)
+    data["cohort"] = [f"{m:%Y-%m} (n={n:,})" for m, n in
+                      zip(data["cohort_month"], data["cohort_customers"], strict=True)]
+    data["note"] = ["small cohort: read with care" if n < SMALL_COHORT else ""
+                    for n in data["cohort_customers"]]
+    scale = (alt.Scale(domain=[0, 1], scheme="blues", clamp=True)
+             if measure == "logo_retention_rate"
+             else alt.Scale(domain=[0, 2], domainMid=1, scheme="redblue", clamp=True))
+    pick = alt.selection_point(name="cohort_pick", fields=["cohort_month", "months_since_start"],
+                               on="click")
+    order = sorted(set(data["cohort"]))
     return (
-        alt.Chart(data, title=titles[measure])
+        alt.Chart(data, title=f"{titles[measure]} (click a cell: its accounts)")
         .mark_rect()
         .encode(
             x=alt.X("months_since_start:O", title="months since start"),
-            y=alt.Y("yearmonth(cohort_month):O", title="cohort"),
-            color=alt.Color(f"{measure}:Q", title="retention",
-                            scale=alt.Scale(scheme="blues"),
+            y=alt.Y("cohort:O", title="cohort (accounts)", sort=order),
+            color=alt.Color(f"{measure}:Q", title="retention", scale=scale,
                             legend=alt.Legend(format="%")),
-            tooltip=[alt.Tooltip("yearmonth(cohort_month):O", title="cohort"),
-                     "months_since_start:O", "cohort_customers:Q", "retained_customers:Q",
-                     alt.Tooltip(f"{measure}:Q", format=".1%")],
+            opacity=alt.condition(alt.datum.cohort_customers < SMALL_COHORT,
+                                  alt.value(0.35), alt.value(1.0)),
+            stroke=alt.condition(pick, alt.value("#222222"), alt.value(None), empty=False),
+            tooltip=["cohort:N", "months_since_start:O", "cohort_customers:Q",
+                     "retained_customers:Q", alt.Tooltip(f"{measure}:Q", format=".1%"),
+                     alt.Tooltip("note:N", title="")],
         )
+        .add_params(pick)
         .properties(width=WIDTH, height=320)
     )
 
@@ -333,3 +418,118 @@ def forecast_chart(forecast: pa.Table, title: str = "MRR forecast") -> alt.Chart
                  alt.Tooltip("upper_usd:Q", format="$,.0f", title="band high")],
     )
     return (band + lines).properties(width=WIDTH, height=260)
+
+
+# Tables, trends and drill-down ----------------------------------------------------------------
+RATE_COLUMNS = ("logo_churn_rate", "gross_mrr_churn_rate", "net_mrr_churn_rate", "nrr_12m",
+                "grr_12m", "logo_retention_rate", "net_mrr_retention_rate",
+                "conversion_rate", "trial_conversion_3m")
+
+
+def readable_table(table: pa.Table) -> tuple[pd.DataFrame, dict[str, str]]:
+    """A table for people: money as float with a ``$`` format, rates as percentages.
+
+    Returns the frame and the format mapping ``mo.ui.table(format_mapping=...)`` takes;
+    the values keep every cent (only their display is formatted), so a CSV download from
+    the table holds the exact figures.
+    """
+    data = money_as_float(table).to_pandas()
+    formats = {}
+    for name in data.columns:
+        if name.endswith("_usd"):
+            formats[name] = "${:,.2f}"
+        elif name in RATE_COLUMNS:
+            formats[name] = "{:.1%}"
+        elif name == "quick_ratio":
+            formats[name] = "{:.2f}"
+    return data, formats
+
+
+def kpi_trends_chart(data: DashboardData) -> alt.VConcatChart:
+    """Net new MRR, ARPA, paying customers and the quick ratio per month, side by side."""
+    months = [r["month_start"] for r in data.kpis.to_pylist()]
+    rows = [headline_values(data, m) for m in months]
+    series = {"net_new_mrr_usd": ("Net new MRR", "$,.0f"), "arpa_usd": ("ARPA", "$,.2f"),
+              "paying_customers": ("Paying customers", ",d"),
+              "quick_ratio": ("Quick ratio", ".2f")}
+    charts = []
+    for key, (title, fmt) in series.items():
+        frame_ = pd.DataFrame({"month_start": pd.to_datetime(months),
+                               "value": [None if r[key] is None else float(r[key])
+                                         for r in rows]})
+        charts.append(alt.Chart(frame_, title=title).mark_line(point=True).encode(
+            x=alt.X("yearmonth(month_start):T", title=None),
+            y=alt.Y("value:Q", title=None, axis=alt.Axis(format=fmt.lstrip("$"))),
+            tooltip=[alt.Tooltip("yearmonth(month_start):T", title="month"),
+                     alt.Tooltip("value:Q", format=fmt, title=title)],
+        ).properties(width=WIDTH // 2 - 20, height=140))
+    return alt.vconcat(alt.hconcat(*charts[:2]), alt.hconcat(*charts[2:]))
+
+
+@dataclass(frozen=True)
+class Drill:
+    """What a click on the dashboard asks for: the accounts of one bar or cell."""
+
+    month: date
+    movement: str | None = None
+    cohort: date | None = None
+
+    @property
+    def title(self) -> str:
+        """A heading for the accounts table."""
+        if self.cohort is not None:
+            return f"Cohort {self.cohort:%Y-%m}: accounts still paying in {self.month:%Y-%m}"
+        if self.movement is not None:
+            return f"Accounts with movement '{self.movement}' in {self.month:%Y-%m}"
+        return f"Top accounts by MRR, {self.month:%Y-%m}"
+
+
+def _as_date(value: Any) -> date:
+    return pd.Timestamp(value).date().replace(day=1)
+
+
+def picked_drill(*, movements_pick: pd.DataFrame | None = None,
+                 bridge_pick: pd.DataFrame | None = None, bridge_month: date | None = None,
+                 cohort_pick: pd.DataFrame | None = None) -> Drill | None:
+    """The drill-down a chart selection asks for (the first chart with a selection wins).
+
+    Args:
+        movements_pick: ``movements_chart``'s selected rows (month_start, movement).
+        bridge_pick: ``waterfall_chart``'s selected rows (step, month).
+        bridge_month: The month the waterfall shows.
+        cohort_pick: ``cohort_heatmap``'s selected rows (cohort_month, months_since_start).
+    """
+    if movements_pick is not None and len(movements_pick):
+        row = movements_pick.iloc[0]
+        return Drill(_as_date(row["month_start"]), movement=str(row["movement"]))
+    if bridge_pick is not None and len(bridge_pick):
+        row = bridge_pick.iloc[0]
+        step = str(row["step"])
+        month = bridge_month or date.fromisoformat(str(row["month"]))
+        return Drill(month, movement=None if step in ("opening", "closing") else step)
+    if cohort_pick is not None and len(cohort_pick):
+        row = cohort_pick.iloc[0]
+        cohort = _as_date(row["cohort_month"])
+        months = int(row["months_since_start"]) + cohort.month - 1
+        return Drill(date(cohort.year + months // 12, months % 12 + 1, 1), cohort=cohort)
+    return None
+
+
+def account_history_chart(history: pa.Table, account_id: str) -> alt.Chart:
+    """One account's MRR per month, coloured by the month's movement."""
+    data = frame(history)
+    return (
+        alt.Chart(data, title=f"MRR history of {account_id}")
+        .mark_bar()
+        .encode(
+            x=alt.X("yearmonth(month_start):T", title="month"),
+            y=alt.Y("mrr_usd:Q", title="MRR (USD)"),
+            color=alt.Color("movement:N", scale=alt.Scale(
+                domain=[*MOVEMENT_COLORS, "unchanged", "inactive"],
+                range=[*MOVEMENT_COLORS.values(), "#9e9e9e", "#e0e0e0"])),
+            tooltip=[alt.Tooltip("yearmonth(month_start):T", title="month"), "movement:N",
+                     alt.Tooltip("mrr_usd:Q", format="$,.2f"),
+                     alt.Tooltip("mrr_change_usd:Q", format="$,.2f", title="change")],
+        )
+        .properties(width=WIDTH, height=180)
+    )

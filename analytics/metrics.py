@@ -277,6 +277,42 @@ def cohort_retention(backend: ibis.BaseBackend, filters: MetricFilters | None = 
     return _where(result, predicates).order_by("cohort_month", "months_since_start")
 
 
+def trial_conversion(backend: ibis.BaseBackend, filters: MetricFilters | None = None
+                     ) -> ir.Table:
+    """Trials by the month they started (columns of ``gold.trial_conversion_monthly``).
+
+    A trial converts when a later version of its subscription pays (``active`` or
+    ``past_due``); it is open while the subscription is still ``trialing``. The
+    conversion rate is converted over closed (converted or lapsed) trials.
+    """
+    filters = filters or MetricFilters()
+    subscriptions = gold_table(backend, "fct_subscriptions")
+    if filters.restricts_accounts:
+        attributes = account_attributes(backend)
+        predicates = [attributes[name].isin(list(values))
+                      for name, values in filters.dimension_values().items()]
+        subscriptions = subscriptions.semi_join(
+            attributes.filter(*predicates).select("account_id"), "account_id")
+    trials = subscriptions.filter(subscriptions.had_trial)
+    began = trials.trial_start_at.fill_null(trials.started_at)
+    trials = trials.select(
+        month_start=began.truncate("M").date(),
+        converted=trials.is_trial_converted,
+        is_open=~trials.is_trial_converted & (trials.status == "trialing"),
+        days_to_convert=trials.trial_converted_at.delta(began, unit="day"),
+    )
+    closed = ~trials.is_open
+    monthly = trials.group_by("month_start").aggregate(
+        trials_started=trials.count().cast("int64"),
+        trials_converted=trials.converted.sum().cast("int64"),
+        trials_lapsed=(~trials.converted & closed).sum().cast("int64"),
+        trials_open=trials.is_open.sum().cast("int64"),
+        conversion_rate=_ratio(trials.converted.sum(), closed.sum()),
+        median_days_to_convert=trials.days_to_convert.median().cast("float64"),
+    )
+    return _where(monthly, _in_range(monthly.month_start, filters)).order_by("month_start")
+
+
 def mrr_by_dimension(backend: ibis.BaseBackend, dimension: str, month: date,
                      filters: MetricFilters | None = None) -> ir.Table:
     """Closing MRR and paying customers of one month, by a dimension's values."""
@@ -309,6 +345,7 @@ class DashboardData:
     kpis: pa.Table
     movements: pa.Table
     cohorts: pa.Table
+    trials: pa.Table
 
     @property
     def is_empty(self) -> bool:
@@ -330,7 +367,7 @@ class DashboardData:
 
 def fetch_dashboard(settings: Settings, filters: MetricFilters | None = None
                     ) -> DashboardData:
-    """KPIs, the MRR bridge and cohort retention for the filters (one connection)."""
+    """KPIs, the MRR bridge, cohort retention and trials for the filters (one connection)."""
     filters = filters or MetricFilters()
     with open_metrics(settings) as backend:
         return DashboardData(
@@ -338,6 +375,7 @@ def fetch_dashboard(settings: Settings, filters: MetricFilters | None = None
             kpis=saas_kpis(backend, filters).to_pyarrow(),
             movements=mrr_movements(backend, filters).to_pyarrow(),
             cohorts=cohort_retention(backend, filters).to_pyarrow(),
+            trials=trial_conversion(backend, filters).to_pyarrow(),
         )
 
 
@@ -380,3 +418,73 @@ def money_as_float(table: pa.Table, columns: Sequence[str] | None = None) -> pa.
         is_money = wanted and pa.types.is_decimal(column.type)
         arrays.append(column.cast(pa.float64()) if is_money else column)
     return pa.table(arrays, names=table.column_names)
+
+
+# Drill-down ------------------------------------------------------------------------------
+#: What a drill-down can ask for besides the five bridge movements.
+DRILL_MOVEMENTS = (*MOVEMENTS, "unchanged")
+ACCOUNT_COLUMNS = ("account_id", "segment", "country", "tier", "billing_interval",
+                   "currency", "cohort_month", "movement", "previous_mrr_usd", "mrr_usd",
+                   "mrr_change_usd")
+
+
+def accounts_in_month(backend: ibis.BaseBackend, month: date,
+                      filters: MetricFilters | None = None, *, movement: str | None = None,
+                      cohort: date | None = None) -> ir.Table:
+    """The accounts behind one bar or cell of the dashboard, in one month.
+
+    Args:
+        backend: From ``open_metrics``.
+        month: The month (any day of it).
+        filters: The dashboard's account filters (the date range is not applied).
+        movement: Only accounts with this movement in the month (a bridge or movements
+            bar); None: every account with MRR in the month or the month before.
+        cohort: Only accounts of this cohort still paying in the month (a cohort cell).
+
+    Rows are ordered by the size of the change (a movement) or by MRR (otherwise).
+
+    Raises:
+        MetricFilterError: An unknown movement.
+    """
+    if movement is not None and movement not in DRILL_MOVEMENTS:
+        raise MetricFilterError(f"unknown movement {movement!r}; "
+                                f"choose one of {', '.join(DRILL_MOVEMENTS)}")
+    facts = account_mrr(backend, filters)
+    facts = facts.filter(facts.month_start == ibis.literal(month_of(month), type="date"),
+                         facts.movement != "inactive")
+    if movement is not None:
+        facts = facts.filter(facts.movement == movement)
+    if cohort is not None:
+        facts = facts.filter(facts.cohort_month == ibis.literal(month_of(cohort), type="date"),
+                             facts.mrr_usd > 0)
+    attributes = account_attributes(backend)
+    joined = facts.left_join(attributes, facts.account_id == attributes.account_id).select(
+        facts.account_id, attributes.segment, attributes.country, attributes.tier,
+        attributes.billing_interval, attributes.currency, facts.cohort_month,
+        facts.movement, facts.previous_mrr_usd, facts.mrr_usd, facts.mrr_change_usd)
+    order = (ibis.desc(joined.mrr_change_usd.abs()) if movement is not None
+             else ibis.desc(joined.mrr_usd))
+    return joined.order_by([order, joined.account_id])
+
+
+def account_history(backend: ibis.BaseBackend, account_id: str) -> ir.Table:
+    """One account's MRR, change and movement per month, from its first month with MRR."""
+    facts = gold_table(backend, "fct_account_mrr_monthly")
+    return facts.filter(facts.account_id == ibis.literal(account_id, type="string")).select(
+        "month_start", "mrr_usd", "previous_mrr_usd", "mrr_change_usd", "movement"
+    ).order_by("month_start")
+
+
+def fetch_accounts(settings: Settings, month: date, filters: MetricFilters | None = None, *,
+                   movement: str | None = None, cohort: date | None = None,
+                   limit: int | None = None) -> pa.Table:
+    """``accounts_in_month`` executed on its own connection (at most ``limit`` rows)."""
+    with open_metrics(settings) as backend:
+        expr = accounts_in_month(backend, month, filters, movement=movement, cohort=cohort)
+        return (expr.limit(limit) if limit else expr).to_pyarrow()
+
+
+def fetch_account_history(settings: Settings, account_id: str) -> pa.Table:
+    """``account_history`` executed on its own connection."""
+    with open_metrics(settings) as backend:
+        return account_history(backend, account_id).to_pyarrow()

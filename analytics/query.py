@@ -140,6 +140,16 @@ def _plain(value: object) -> object:
     return value
 
 
+def _cell(value: object) -> str:
+    """A value as the text table shows it: floats to 6 significant digits, never ``1e+07``."""
+    if value is None:
+        return "NULL"
+    if isinstance(value, float):
+        text = f"{value:.6g}"
+        return f"{value:.2f}" if "e+" in text else text
+    return str(_plain(value))
+
+
 def format_table(table: pa.Table, fmt: str, max_rows: int = 50) -> str:
     """Render a result as an aligned text table, CSV or JSON (an array of objects)."""
     if fmt not in FORMATS:
@@ -155,7 +165,7 @@ def format_table(table: pa.Table, fmt: str, max_rows: int = 50) -> str:
             writer.writerow(["" if v is None else _plain(v) for v in r.values()])
         return buf.getvalue().rstrip("\n")
     shown = rows[:max_rows]
-    cells = [[("NULL" if v is None else str(_plain(v))) for v in r.values()] for r in shown]
+    cells = [[_cell(v) for v in r.values()] for r in shown]
     header = list(table.column_names)
     widths = [max([len(h)] + [len(c[i]) for c in cells]) for i, h in enumerate(header)]
     lines = [" | ".join(h.ljust(w) for h, w in zip(header, widths, strict=True)),

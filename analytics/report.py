@@ -31,14 +31,19 @@ REPORT_TEMPLATE = Template(
     (Path(__file__).parent / "templates" / "report.html").read_text(encoding="utf-8"))
 
 
+#: Room around a rendered chart: vl-convert measures legend labels with its own font
+#: metrics, so without a margin on the right the last letters of a legend were clipped.
+PADDING = {"left": 5, "top": 5, "right": 30, "bottom": 5}
+
+
 def chart_svg(chart: alt.Chart) -> str:
     """The chart as SVG text, rendered by vl-convert (no browser, no network)."""
-    return vlc.vegalite_to_svg(chart.to_json())
+    return vlc.vegalite_to_svg(chart.properties(padding=PADDING).to_json())
 
 
 def chart_png(chart: alt.Chart, scale: float = 2.0) -> bytes:
     """The chart as PNG bytes, rendered by vl-convert."""
-    return vlc.vegalite_to_png(chart.to_json(), scale=scale)
+    return vlc.vegalite_to_png(chart.properties(padding=PADDING).to_json(), scale=scale)
 
 
 def report_html(data: DashboardData, svgs: dict[str, str], *, title: str,

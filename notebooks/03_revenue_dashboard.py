@@ -11,15 +11,7 @@ with app.setup:
     from analytics import charts, metrics
     from lakecore.errors import LakehouseError
     from lakecore.settings import Settings
-    from saaslake.notebook import dimension_label
-
-    ALL = "(all)"
-
-
-@app.function
-def chosen(value: str) -> tuple[str, ...]:
-    """A dropdown's value as filter values: nothing for "(all)"."""
-    return () if value in (None, ALL) else (value,)
+    from saaslake.notebook import ALL, chosen, dimension_label, gold_unavailable
 
 
 @app.cell
@@ -29,9 +21,10 @@ def _():
 
     MRR, customers, churn and retention from the last **published** Gold build
     (`analytics.metrics` over `gold.fct_account_mrr_monthly`). Filters select
-    accounts; click bars in *MRR by segment* to filter everything below, click a
-    month in *MRR by month* to see its bridge. Read-only: a pipeline run never
-    blocks this page and this page never sees a half-built Gold.
+    accounts; click bars in *MRR by segment* to filter everything below, a month in
+    *MRR by month* to see its bridge, and a bar of the bridge or of the movements, or a
+    cohort cell, to list the accounts behind it. Read-only: a pipeline run never blocks
+    this page and this page never sees a half-built Gold.
     """)
 
 
@@ -48,11 +41,7 @@ def _():
 
 @app.cell
 def _(gold_problem):
-    mo.callout(
-        mo.md(f"**Gold is not available yet.** {gold_problem}\n\n"
-              "Run the pipeline from `00_start_here` (or `make full-pipeline`)."),
-        kind="warn",
-    ) if gold_problem else None
+    gold_unavailable(gold_problem)
 
 
 @app.cell
@@ -85,6 +74,19 @@ def _(dimensions, months, options):
         **{name: chosen(value) for name, value in dimensions.value.items()},
     )
     return (base_filters,)
+
+
+@app.cell
+def _(data):
+    _cards = charts.kpi_cards(data) if data else []
+    mo.vstack([
+        mo.md(f"**{data.latest()['month_start']:%B %Y}** — {data.filters.describe()}")
+        if data and not data.is_empty else mo.md("_No month matches these filters._"),
+        mo.hstack(
+            [mo.stat(k.text, label=k.label, caption=k.change, direction=k.direction,
+                     target_direction=k.good_direction, bordered=True) for k in _cards],
+            wrap=True, justify="start"),
+    ]) if data else None
 
 
 @app.cell
@@ -122,15 +124,8 @@ def _(filters, options, settings):
 
 @app.cell
 def _(data):
-    _cards = charts.kpi_cards(data) if data else []
-    mo.vstack([
-        mo.md(f"**{data.latest()['month_start']:%B %Y}** — {data.filters.describe()}")
-        if data and not data.is_empty else mo.md("_No month matches these filters._"),
-        mo.hstack(
-            [mo.stat(k.text, label=k.label, caption=k.change, direction=k.direction,
-                     target_direction=k.good_direction, bordered=True) for k in _cards],
-            wrap=True, justify="start"),
-    ]) if data else None
+    mo.ui.altair_chart(charts.kpi_trends_chart(data), chart_selection=False,
+                       legend_selection=False) if data and not data.is_empty else None
 
 
 @app.cell
@@ -143,40 +138,83 @@ def _(data):
 
 @app.cell
 def _(data, trend):
-    _month = None
+    bridge_month = None
     if trend is not None and len(trend.value):
-        _month = trend.value["month_start"].max().date()
-    mo.ui.altair_chart(charts.waterfall_chart(data.movements, _month),
-                       chart_selection=False, legend_selection=False) if data else None
+        bridge_month = trend.value["month_start"].max().date()
+    bridge = mo.ui.altair_chart(charts.waterfall_chart(data.movements, bridge_month),
+                                legend_selection=False) if data else None
+    bridge
+    return bridge, bridge_month
 
 
 @app.cell
 def _(data):
+    movements = mo.ui.altair_chart(charts.movements_chart(data.movements),
+                                   legend_selection=False) if data else None
     mo.hstack([
-        mo.ui.altair_chart(charts.movements_chart(data.movements), chart_selection=False),
+        movements,
         mo.ui.altair_chart(charts.churn_chart(data.kpis), chart_selection=False),
     ], wrap=True) if data else None
+    return (movements,)
 
 
 @app.cell
 def _(data):
-    mo.ui.tabs({
-        "Logo retention": mo.ui.altair_chart(
-            charts.cohort_heatmap(data.cohorts, "logo_retention_rate"),
-            chart_selection=False, legend_selection=False),
-        "Net MRR retention": mo.ui.altair_chart(
-            charts.cohort_heatmap(data.cohorts, "net_mrr_retention_rate"),
-            chart_selection=False, legend_selection=False),
-    }) if data else None
+    logo_cohorts = mo.ui.altair_chart(
+        charts.cohort_heatmap(data.cohorts, "logo_retention_rate"),
+        legend_selection=False) if data else None
+    mrr_cohorts = mo.ui.altair_chart(
+        charts.cohort_heatmap(data.cohorts, "net_mrr_retention_rate"),
+        legend_selection=False) if data else None
+    mo.ui.tabs({"Logo retention": logo_cohorts, "Net MRR retention": mrr_cohorts}) \
+        if data else None
+    return logo_cohorts, mrr_cohorts
+
+
+@app.cell
+def _(bridge, bridge_month, data, filters, logo_cohorts, movements, mrr_cohorts,
+      settings):
+    _cohort_pick = next((c.value for c in (logo_cohorts, mrr_cohorts)
+                         if c is not None and len(c.value)), None)
+    drill = charts.picked_drill(
+        movements_pick=movements.value if movements is not None else None,
+        bridge_pick=bridge.value if bridge is not None else None,
+        bridge_month=bridge_month, cohort_pick=_cohort_pick,
+    ) if data and not data.is_empty else None
+    if data and not data.is_empty and drill is None:
+        drill = charts.Drill(data.latest()["month_start"])
+    drilled = metrics.fetch_accounts(
+        settings, drill.month, filters, movement=drill.movement, cohort=drill.cohort,
+        limit=None if drill.movement or drill.cohort else 20) if drill else None
+    _frame, _formats = charts.readable_table(drilled) if drilled is not None else (None, {})
+    accounts = mo.ui.table(_frame, selection="single", page_size=25,
+                           format_mapping=_formats) \
+        if drilled is not None else None
+    mo.vstack([mo.md(f"### {drill.title}"), accounts]) if accounts is not None else None
+    return (accounts,)
+
+
+@app.cell
+def _(accounts, settings):
+    _chosen = accounts.value if accounts is not None else None
+    _account = str(_chosen["account_id"].iloc[0]) if _chosen is not None and len(_chosen) \
+        else None
+    mo.ui.altair_chart(
+        charts.account_history_chart(metrics.fetch_account_history(settings, _account),
+                                     _account),
+        chart_selection=False, legend_selection=False,
+    ) if _account else mo.md("_Select an account above to see its MRR history._") \
+        if accounts is not None else None
 
 
 @app.cell
 def _(data):
-    mo.ui.tabs({
-        "KPIs": mo.ui.table(data.kpis, selection=None, page_size=12),
-        "MRR movements": mo.ui.table(data.movements, selection=None, page_size=12),
-        "Cohort retention": mo.ui.table(data.cohorts, selection=None, page_size=12),
-    }) if data else None
+    _tables = {"KPIs": data.kpis, "MRR movements": data.movements,
+               "Cohort retention": data.cohorts, "Trial conversion": data.trials} \
+        if data else {}
+    _shown = {name: charts.readable_table(table) for name, table in _tables.items()}
+    mo.ui.tabs({name: mo.ui.table(frame, selection=None, page_size=12, format_mapping=fmt)
+                for name, (frame, fmt) in _shown.items()}) if data else None
 
 
 if __name__ == "__main__":

@@ -9,15 +9,7 @@ with app.setup:
     from analytics import charts, forecast, metrics
     from lakecore.errors import LakehouseError
     from lakecore.settings import Settings
-    from saaslake.notebook import dimension_label
-
-    ALL = "(all)"
-
-
-@app.function
-def chosen(value: str) -> tuple[str, ...]:
-    """A dropdown's value as filter values: nothing for "(all)"."""
-    return () if value in (None, ALL) else (value,)
+    from saaslake.notebook import ALL, chosen, dimension_label, gold_unavailable
 
 
 @app.cell
@@ -47,11 +39,7 @@ def _():
 
 @app.cell
 def _(gold_problem):
-    mo.callout(
-        mo.md(f"**Gold is not available yet.** {gold_problem}\n\n"
-              "Run the pipeline from `00_start_here` (or `make full-pipeline`)."),
-        kind="warn",
-    ) if gold_problem else None
+    gold_unavailable(gold_problem)
 
 
 @app.cell

@@ -45,3 +45,37 @@ def dimension_label(name: str) -> str:
         The name with spaces for underscores, first letter capitalised.
     """
     return name.replace("_", " ").capitalize()
+
+
+#: The dropdown entry that means "no filter on this dimension".
+ALL = "(all)"
+
+
+def chosen(value: str | None) -> tuple[str, ...]:
+    """A filter dropdown's value as filter values: nothing for ``ALL``.
+
+    Args:
+        value: The dropdown's value.
+
+    Returns:
+        ``()`` for ``ALL`` or None, else ``(value,)``.
+    """
+    return () if value in (None, ALL) else (str(value),)
+
+
+def gold_unavailable(problem: str | None) -> object:
+    """The callout a notebook shows when the published Gold cannot be read, or None.
+
+    Args:
+        problem: The error message (``LakehouseError``) or None when Gold is readable.
+
+    Returns:
+        A warning callout naming the problem and how to build Gold, or None.
+    """
+    if not problem:
+        return None
+    return mo.callout(
+        mo.md(f"**Gold is not available yet.** {problem}\n\n"
+              "Run the pipeline from `00_start_here` (or `make full-pipeline`)."),
+        kind="warn",
+    )

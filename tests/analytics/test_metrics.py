@@ -18,6 +18,7 @@ GOLD_CHECKS = {
     "mrr_movements_monthly": (metrics.mrr_movements, "month_start"),
     "saas_kpis_monthly": (metrics.saas_kpis, "month_start"),
     "cohort_retention": (metrics.cohort_retention, "cohort_month, months_since_start"),
+    "trial_conversion_monthly": (metrics.trial_conversion, "month_start"),
 }
 
 

@@ -16,9 +16,9 @@ from pathlib import Path
 import pytest
 
 from analytics import metrics
-from analytics.charts import format_count, format_money
+from analytics.charts import format_count, format_money, format_money_short
 from lakecore.settings import Settings
-from tests.helpers.notebooks import NOTEBOOKS, PROJECT, VENV_BIN, free_port
+from tests.helpers.notebooks import NOTEBOOKS, free_port, start_marimo, stop
 from transform.warehouse import connect_readonly
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -26,34 +26,6 @@ CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu",
                   "--disable-background-networking", "--disable-component-update",
                   "--disable-sync", "--no-first-run"]
 TIMEOUT_MS = 90_000
-
-
-def start_marimo(notebook: Path, env: dict[str, str], port: int, token: str
-                 ) -> tuple[subprocess.Popen[str], str]:
-    """Serve a notebook with `marimo run` on 127.0.0.1 and return (process, URL)."""
-    process = subprocess.Popen(
-        [str(VENV_BIN / "marimo"), "run", str(notebook), "--headless", "--host", "127.0.0.1",
-         "--port", str(port), "--token-password", token],
-        cwd=PROJECT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    deadline = time.monotonic() + 60
-    assert process.stdout is not None
-    for line in process.stdout:
-        match = re.search(r"URL: (http://\S+)", line)
-        if match:
-            return process, match.group(1).replace("localhost", "127.0.0.1")
-        if time.monotonic() > deadline:
-            break
-    process.kill()
-    raise AssertionError("marimo run printed no URL")
-
-
-def stop(process: subprocess.Popen[str]) -> None:
-    process.terminate()
-    try:
-        process.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait(timeout=5)
 
 
 @pytest.fixture
@@ -92,8 +64,9 @@ def test_dashboard_shows_gold_kpis_and_filters_them(dashboard: str, lakehouse: S
             page.goto(dashboard)
             page.wait_for_selector(".vega-embed", timeout=TIMEOUT_MS)
             # Then the KPI cards show Gold's last month
-            for text in (format_money(gold["mrr_usd"]), format_money(gold["arr_usd"]),
-                         format_money(gold["arpa_usd"])):
+            for text in (format_money_short(gold["mrr_usd"]),
+                         format_money_short(gold["arr_usd"]),
+                         format_money_short(gold["arpa_usd"])):
                 expect(page.get_by_text(text, exact=True)).to_be_visible(timeout=TIMEOUT_MS)
             card = page.get_by_text(format_count(gold["paying_customers"]), exact=True)
             expect(card.first).to_be_visible()
@@ -103,14 +76,99 @@ def test_dashboard_shows_gold_kpis_and_filters_them(dashboard: str, lakehouse: S
                 has=page.locator("option[value]", has_text="mid_market")).first
             segment.select_option(label="smb")
             # Then the cards show what the metric layer computes for smb
-            expect(page.get_by_text(format_money(smb["mrr_usd"]), exact=True)).to_be_visible(
-                timeout=TIMEOUT_MS)
-            expect(page.get_by_text(format_money(smb["arpa_usd"]), exact=True)
+            expect(page.get_by_text(format_money_short(smb["mrr_usd"]), exact=True)
+                   ).to_be_visible(timeout=TIMEOUT_MS)
+            expect(page.get_by_text(format_money_short(smb["arpa_usd"]), exact=True)
                    ).to_be_visible()
-            expect(page.get_by_text(format_money(gold["mrr_usd"]), exact=True)
+            expect(page.get_by_text(format_money_short(gold["mrr_usd"]), exact=True)
                    ).to_have_count(0)
             page.wait_for_selector(".vega-embed", timeout=TIMEOUT_MS)
             page.screenshot(path=str(output_dir / "dashboard_smb.png"))
+        finally:
+            browser.close()
+
+
+#: Finds the bottom-most run of the churn colour in a chart's canvas and returns a point
+#: just above its middle, in CSS pixels relative to the canvas (churn bars hang lowest in
+#: the movements chart, so this is inside the churn bar of the month with most churn).
+LOWEST_CHURN_PIXEL = """canvas => {
+  const isChurn = (p, i) => Math.abs(p[i] - 229) < 8 && Math.abs(p[i + 1] - 57) < 8
+    && Math.abs(p[i + 2] - 53) < 8 && p[i + 3] > 200;
+  const ctx = canvas.getContext('2d');
+  const {width, height} = canvas;
+  const pixels = ctx.getImageData(0, 0, width, height).data;
+  for (let y = height - 1; y >= 0; y--) {
+    for (let x = 0; x < width; x++) {
+      const i = 4 * (y * width + x);
+      if (isChurn(pixels, i)) {
+        let end = x;
+        while (end + 1 < width && isChurn(pixels, 4 * (y * width + end + 1))) end++;
+        const scale = width / canvas.clientWidth;
+        return {x: (x + end) / 2 / scale, y: y / scale - 4};
+      }
+    }
+  }
+  return null;
+}"""
+
+
+def gold_churned_accounts(settings: Settings, month: str) -> set[str]:
+    with connect_readonly(settings) as con:
+        return {a for (a,) in con.execute(
+            "select account_id from gold.fct_account_mrr_monthly where movement = 'churn' "
+            "and strftime(month_start, '%Y-%m') = ?", [month]).fetchall()}
+
+
+#: The movements chart is the dashboard's fifth chart canvas (segment, trends, MRR by
+#: month, bridge, movements, ...): marimo draws charts on canvas, not SVG.
+MOVEMENTS_CANVAS = 4
+
+
+@pytest.mark.browser
+@pytest.mark.slow
+def test_a_click_on_a_churn_bar_lists_exactly_gold_churned_accounts(
+        dashboard: str, lakehouse: Settings, output_dir: Path) -> None:
+    """Given the dashboard, when the lowest churn bar of the movements chart is clicked, then
+    the accounts table lists exactly the accounts whose movement is churn in that month in
+    Gold, and selecting one shows its MRR history."""
+    from playwright.sync_api import expect, sync_playwright
+
+    assert CHROMIUM.exists(), "install Chromium: apt-get install -y chromium (make setup)"
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_FLAGS)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 2400})
+            # Given the dashboard, rendered, with its top accounts listed
+            page.goto(dashboard)
+            expect(page.get_by_role("heading", name=re.compile("Top accounts by MRR"))
+                   ).to_be_visible(
+                timeout=TIMEOUT_MS)
+            canvases = page.locator(".vega-embed canvas")
+            expect(canvases).to_have_count(7, timeout=TIMEOUT_MS)
+            movements = canvases.nth(MOVEMENTS_CANVAS)
+            movements.scroll_into_view_if_needed()
+            point = movements.evaluate(LOWEST_CHURN_PIXEL)
+            assert point is not None, "no churn bar drawn in the movements chart"
+            # When the lowest churn bar is clicked
+            movements.click(position=point)
+            heading = page.get_by_role("heading", name=re.compile(
+                r"Accounts with movement 'churn' in \d{4}-\d{2}"))
+            expect(heading).to_be_visible(timeout=TIMEOUT_MS)
+            found = re.search(r"\d{4}-\d{2}", heading.inner_text())
+            assert found is not None
+            # Then the table lists exactly Gold's churned accounts of that month
+            expected = gold_churned_accounts(lakehouse, found.group(0))
+            assert 0 < len(expected) <= 25
+            cells = page.get_by_role("cell").filter(has_text=re.compile(r"^acc_\d+$"))
+            expect(cells).to_have_count(len(expected), timeout=TIMEOUT_MS)
+            assert set(cells.all_inner_texts()) == expected
+            page.screenshot(path=str(output_dir / "dashboard_churn_drill.png"), full_page=True)
+            # and selecting one account draws its MRR history
+            page.get_by_role("row").filter(has_text=sorted(expected)[0]).get_by_role(
+                "checkbox").click()
+            expect(page.get_by_text("Select an account above")).to_have_count(
+                0, timeout=TIMEOUT_MS)
+            expect(canvases).to_have_count(8, timeout=TIMEOUT_MS)
         finally:
             browser.close()
 
