@@ -10,12 +10,16 @@ deleted), the batch is forgotten by the manifest, and the landing file is loaded
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
 
 from ingestion.loader import IngestReport, ingest, sha256_file
 from ingestion.manifest import BatchRecord, Manifest
@@ -167,3 +171,95 @@ def reingest(settings: Settings, landing_files: Sequence[str], *,
         manifest.close()
         return ingest(settings, files=[b.landing_file for b in chosen], progress=say,
                       take_lock=False)
+
+
+def recover_manifest(settings: Settings, *, progress: Progress | None = None) -> list[BatchRecord]:
+    """Re-create a lost or damaged manifest from the lineage columns of Bronze and quarantine.
+
+    The damaged manifest (and its ``-wal``/``-shm`` files) is moved to
+    ``_meta/damaged/<time>/``; then every committed file is read back: its partition
+    gives source, entity and export date, its file name the batch id, its lineage
+    columns the landing file and the ingestion time, its rows the counts, and its bytes
+    the checksum. What Bronze does not keep comes back as follows: batches that landed no
+    row at all (empty files) and rejected files are not recovered (the next ingest records
+    them again; neither holds a row), ``blank_lines`` is 0, and ``file_bytes`` is the size
+    of the landing file when it is still there (else 0). Bronze, quarantine and the landing
+    zone are not changed. Runs under the pipeline lock.
+
+    Returns:
+        The recovered batches.
+    """
+    say = progress or (lambda _line: None)
+    with pipeline_lock(settings, "rebuild --manifest"):
+        aside = settings.meta / "damaged" / datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+        for path in (settings.manifest_path, *settings.manifest_path.parent.glob(
+                settings.manifest_path.name + "-*")):
+            if path.exists():
+                aside.mkdir(parents=True, exist_ok=True)
+                os.replace(path, aside / path.name)
+                say(f"moved aside: {path.relative_to(settings.root)} -> "
+                    f"{(aside / path.name).relative_to(settings.root)}")
+        records = _records_from_lineage(settings)
+        manifest = Manifest(settings.manifest_path)
+        try:
+            manifest.commit(records)
+        finally:
+            manifest.close()
+        say(f"manifest re-created from lineage: {len(records):,} batch(es)")
+        return records
+
+
+@dataclass
+class _Found:
+    """What the committed files of one batch say about it."""
+
+    batch_id: str
+    source: str
+    entity: str
+    export_date: str
+    landing_file: str = ""
+    ingested_at: str = ""
+    rows: dict[str, int] = field(default_factory=dict)
+    files: dict[str, tuple[str, str]] = field(default_factory=dict)
+    extra: set[str] = field(default_factory=set)
+
+    def record(self, landing: Path) -> BatchRecord:
+        """The manifest row of the batch; ``landing`` is the landing zone."""
+        landed, quarantined = self.rows.get("bronze", 0), self.rows.get("quarantine", 0)
+        bronze, quarantine = self.files.get("bronze"), self.files.get("quarantine")
+        source_file = landing / self.landing_file
+        return BatchRecord(
+            batch_id=self.batch_id, source=self.source, entity=self.entity,
+            export_date=self.export_date, landing_file=self.landing_file,
+            file_bytes=source_file.stat().st_size if source_file.is_file() else 0,
+            input_rows=landed + quarantined, landed_rows=landed,
+            quarantined_rows=quarantined, blank_lines=0,
+            bronze_file=bronze[0] if bronze else None,
+            bronze_sha256=bronze[1] if bronze else None,
+            quarantine_file=quarantine[0] if quarantine else None,
+            quarantine_sha256=quarantine[1] if quarantine else None,
+            extra_columns=json.dumps(sorted(self.extra)), run_id="recovered",
+            ingested_at=self.ingested_at)
+
+
+def _records_from_lineage(settings: Settings) -> list[BatchRecord]:
+    """One record per batch found under bronze/ and quarantine/, from the files alone."""
+    found: dict[str, _Found] = {}
+    for layer, root in (("bronze", settings.bronze), ("quarantine", settings.quarantine)):
+        for path in sorted(root.glob("*/*/ingestion_date=*/*.parquet")):
+            source, entity, partition = path.parts[-4:-1]
+            batch = found.setdefault(path.stem, _Found(path.stem, source, entity,
+                                                       partition.split("=", 1)[1]))
+            names = set(pq.read_schema(path).names)
+            table = pq.read_table(path, columns=[c for c in (
+                "_source_file", "_ingested_at", "_extra") if c in names])
+            batch.files[layer] = (str(path.relative_to(settings.root)), sha256_file(path)[0])
+            batch.rows[layer] = table.num_rows
+            if table.num_rows:
+                batch.landing_file = table.column("_source_file")[0].as_py()
+                batch.ingested_at = table.column("_ingested_at")[0].as_py().isoformat()
+            if "_extra" in names:
+                for value in pc.unique(table.column("_extra")).to_pylist():
+                    if value:
+                        batch.extra.update(json.loads(value))
+    return [batch.record(settings.landing) for batch in found.values()]

@@ -14,6 +14,8 @@ from contextlib import closing, contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from lakecore.errors import CorruptFileError
+
 SCHEMA = """
 create table if not exists batches (
     batch_id          text primary key,   -- SHA-256 of the landing file's bytes
@@ -97,13 +99,27 @@ class Manifest:
 
     @contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:
-        """The manifest's connection, opened once and kept for the object's life."""
-        if self._con is None:
-            target = f"file:{self.path}?mode=ro" if self.read_only else str(self.path)
-            self._con = sqlite3.connect(target, timeout=30, isolation_level=None,
-                                        check_same_thread=False, uri=self.read_only)
-            self._con.execute("pragma busy_timeout=30000")
-        yield self._con
+        """The manifest's connection, opened once and kept for the object's life.
+
+        Raises:
+            CorruptFileError: The file is not a readable SQLite database (F13); a busy
+                or locked database is not damage and is raised as it is.
+        """
+        try:
+            if self._con is None:
+                target = f"file:{self.path}?mode=ro" if self.read_only else str(self.path)
+                self._con = sqlite3.connect(target, timeout=30, isolation_level=None,
+                                            check_same_thread=False, uri=self.read_only)
+                self._con.execute("pragma busy_timeout=30000")
+            yield self._con
+        except sqlite3.OperationalError:
+            raise
+        except sqlite3.DatabaseError as exc:
+            self.close()
+            raise CorruptFileError(
+                "the manifest", self.path, str(exc),
+                "`lakehouse rebuild --manifest` re-creates it from the lineage columns of "
+                "Bronze and quarantine (which it does not change)") from None
 
     def table_dump(self, table: str) -> tuple[list[tuple[str, str]], list[tuple[object, ...]]]:
         """A manifest table as it is stored: its (column, declared type) pairs and every row.

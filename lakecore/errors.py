@@ -80,6 +80,15 @@ class StorageError(LakehouseError):
         self.cause = cause
 
 
+class CorruptFileError(LakehouseError):
+    """A file the lakehouse keeps (manifest, catalog, publication record) cannot be read."""
+
+    def __init__(self, what: str, path: str | Path, cause: str, recovery: str) -> None:
+        """Name the damaged file (``what`` at ``path``), the ``cause`` and the ``recovery``."""
+        super().__init__(f"{what} {path} is damaged ({cause}); {recovery}")
+        self.path = str(path)
+
+
 class QueryError(UserInputError):
     """An ad-hoc query failed (syntax, unknown table, or an attempt to write)."""
 

@@ -91,6 +91,11 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--full-refresh", action="store_true",
                      help="rebuild incremental models from all of Bronze")
 
+    reb = sub.add_parser("rebuild", help="move a damaged warehouse aside and rebuild Silver "
+                         "and Gold from Bronze; --manifest re-creates the manifest instead")
+    reb.add_argument("--manifest", action="store_true",
+                     help="re-create a lost or damaged manifest from Bronze's lineage columns")
+    reb.add_argument("--models-only", action="store_true", help="skip data and unit tests")
     sub.add_parser("summary", help="the headline numbers of the published Gold")
     ver = sub.add_parser("verify", help="check every Bronze and quarantine file against the "
                          "SHA-256 the manifest recorded")
@@ -229,6 +234,23 @@ def cmd_sql(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_rebuild(settings: Settings, args: argparse.Namespace) -> int:
+    """``lakehouse rebuild``: recover from a damaged warehouse (or manifest) from Bronze."""
+    if args.manifest:
+        from ingestion.integrity import recover_manifest
+
+        records = recover_manifest(settings, progress=_say(args))
+        print(f"rebuild --manifest: {len(records):,} batch(es) recovered from Bronze and "
+              "quarantine; run `lakehouse verify` to check them")
+        return 0
+    from transform.build import rebuild
+
+    result = rebuild(settings, progress=_say(args), tests=not args.models_only)
+    if args.quiet:
+        print(result.summary())
+    return 0
+
+
 def cmd_verify(settings: Settings, args: argparse.Namespace) -> int:
     """``lakehouse verify``: exit 0 when Bronze is as committed, 1 naming each damaged file."""
     from ingestion.integrity import verify
@@ -354,6 +376,7 @@ COMMANDS = {
     "docs": cmd_docs,
     "dbt-env": cmd_dbt_env,
     "verify": cmd_verify,
+    "rebuild": cmd_rebuild,
     "forecast": cmd_forecast,
     "reingest": cmd_reingest,
 }

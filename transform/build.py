@@ -105,6 +105,23 @@ def build(
                       tests=tests, models=models)
 
 
+def rebuild(settings: Settings, *, progress: Progress | None = None, tests: bool = True
+            ) -> BuildResult:
+    """Move the whole warehouse aside and rebuild Silver and Gold from Bronze (F13).
+
+    For a damaged catalog or publication record: the publication record, both catalogs
+    and their data go to ``warehouse/corrupt-<time>/`` (kept for diagnosis), then a full
+    build runs and publishes. Bronze is not touched. Runs under the pipeline lock.
+    """
+    say = progress or (lambda _line: None)
+    with pipeline_lock(settings, "rebuild"):
+        _refuse_empty_bronze(settings)
+        settings.ensure_dirs()
+        catalogs.move_warehouse_aside(settings, say)
+        return _build(settings, select=None, full_refresh=True, say=say, tests=tests,
+                      models=True)
+
+
 def _build(settings: Settings, *, select: str | None, full_refresh: bool,
            say: Progress, tests: bool, models: bool) -> BuildResult:
     if not (tests or models):

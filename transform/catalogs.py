@@ -57,6 +57,28 @@ def _catalog_problem(path: Path) -> str | None:
     return None
 
 
+def move_warehouse_aside(settings: Settings, say: Progress) -> Path:
+    """Move the publication record, both catalogs and their data to ``warehouse/corrupt-*``.
+
+    The first step of ``lakehouse rebuild`` (F13): whatever in the warehouse is damaged,
+    the next build starts from nothing but Bronze. Bronze is never touched.
+    """
+    aside = settings.warehouse / f"corrupt-{datetime.now(UTC).strftime('%Y%m%dT%H%M%SZ')}"
+    aside.mkdir(parents=True, exist_ok=True)
+    moved = [settings.published_path]
+    for layer in LAYERS:
+        catalog = settings.catalog_path(layer)
+        moved += [catalog, *catalog.parent.glob(catalog.name + "-*"),
+                  settings.layer_data_path(layer)]
+    for path in moved:
+        if path.exists():
+            shutil.move(str(path), str(aside / path.name))
+    for layer in LAYERS:
+        settings.layer_data_path(layer).mkdir(parents=True, exist_ok=True)
+    say(f"moved the publication record, the catalogs and their data to {aside}")
+    return aside
+
+
 def recover_catalogs(settings: Settings, say: Progress) -> bool:
     """Move a corrupt catalog (and its layer's data) aside so the build starts afresh.
 

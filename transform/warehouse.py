@@ -26,8 +26,12 @@ from datetime import UTC, date, datetime
 import duckdb
 
 from lakecore.duck import connect_duckdb, load_extensions
-from lakecore.errors import LakehouseError, UserInputError
+from lakecore.errors import CorruptFileError, UserInputError
 from lakecore.settings import LAYERS, Settings
+
+#: What to do about a damaged catalog or publication record (docs/runbook.md).
+REBUILD_HINT = ("`lakehouse rebuild` moves the warehouse aside and rebuilds Silver and Gold "
+                "from Bronze (Bronze is not touched)")
 
 
 class WarehouseNotBuiltError(UserInputError):
@@ -54,10 +58,9 @@ def read_publications(settings: Settings) -> list[Publication]:
         data = json.loads(path.read_text())
         return [Publication(**item) for item in data["history"]]
     except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise LakehouseError(
-            f"{path}: unreadable publication record ({exc}); rebuild with "
-            "`lakehouse build --full-refresh`"
-        ) from None
+        raise CorruptFileError(
+            "the publication record", path, str(exc) or type(exc).__name__,
+            REBUILD_HINT) from None
 
 
 def publish(settings: Settings, *, silver_snapshot: int, gold_snapshot: int,
@@ -135,7 +138,12 @@ def attach_readonly(con: duckdb.DuckDBPyConnection, settings: Settings, *,
     load_extensions(con, settings)
     for layer in LAYERS:
         snapshot = None if publication is None else int(getattr(publication, f"{layer}_snapshot"))
-        con.execute(settings.ducklake_attach(layer, snapshot=snapshot))
+        try:
+            con.execute(settings.ducklake_attach(layer, snapshot=snapshot))
+        except duckdb.Error as exc:
+            raise CorruptFileError(
+                f"the {layer} catalog", settings.catalog_path(layer),
+                str(exc).splitlines()[0], REBUILD_HINT) from None
     return publication
 
 

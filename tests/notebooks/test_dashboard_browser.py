@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import re
 import secrets
-import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path

@@ -12,7 +12,8 @@ import shutil
 import signal
 import subprocess
 import sys
-from datetime import date
+import time
+from datetime import date, timedelta
 from decimal import Decimal
 from pathlib import Path
 
@@ -20,6 +21,7 @@ import pytest
 
 from analytics.summary import gold_summary
 from ingestion.loader import ingest
+from ingestion.manifest import Manifest
 from ingestion.simulator import simulate
 from lakecore.errors import BuildError
 from lakecore.settings import Settings
@@ -27,6 +29,7 @@ from tests.helpers import KITCHEN_SINK, PROJECT
 from tests.helpers.lakehouse import (
     GOLD_TABLES,
     daily_exports,
+    event,
     read_gold,
     subscription,
     ts,
@@ -367,3 +370,192 @@ def test_damaged_bronze_is_named_refused_by_the_build_and_reingested(lake: Setti
     assert lakehouse_cli(lake, "verify").returncode == 0
     build(lake, tests=False)
     assert read_gold(lake) == published
+
+
+def one_line_error(done: subprocess.CompletedProcess[str], *needles: str) -> None:
+    """The command failed with exit 1 and one line on stderr holding every needle."""
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert done.stderr.count("\n") == 1, done.stderr
+    for needle in needles:
+        assert needle in done.stderr, done.stderr
+
+
+def test_a_garbled_publication_record_is_one_line_and_rebuild_recovers(lake: Settings) -> None:
+    """Given a published build whose warehouse/published.json is garbled (F13), when readers and
+    a build start, then each says in one line that the record is damaged and names `lakehouse
+    rebuild`; rebuild moves the warehouse aside and publishes the same Gold, Bronze untouched."""
+    # Given a published build whose publication record is garbled
+    daily_exports(lake.landing, 2)
+    ingest_all(lake)
+    build(lake, tests=False)
+    published = read_gold(lake)
+    bronze = {p: p.read_bytes() for p in lake.bronze.rglob("*.parquet")}
+    lake.published_path.write_text('{"current": {"silver_snap')
+    # When readers and a build start, then each is one line naming the record and the recovery
+    for args in (["sql", "select 1"], ["summary"], ["build", "--models-only"]):
+        one_line_error(lakehouse_cli(lake, *args), "published.json is damaged",
+                       "lakehouse rebuild")
+    # When `lakehouse rebuild` runs, then Gold is the same, Bronze untouched, the old kept
+    done = lakehouse_cli(lake, "rebuild", "--models-only")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert read_gold(lake) == published
+    assert {p: p.read_bytes() for p in lake.bronze.rglob("*.parquet")} == bronze
+    kept = list(lake.warehouse.glob("corrupt-*/published.json"))
+    assert len(kept) == 1
+    assert kept[0].read_text() == '{"current": {"silver_snap'
+
+
+def test_a_damaged_catalog_is_one_line_for_readers(lake: Settings) -> None:
+    """Given a published build whose Silver catalog is truncated (F13), when `lakehouse sql` and
+    `summary` run, then each says in one line which catalog is damaged and how to rebuild."""
+    daily_exports(lake.landing, 1)
+    ingest_all(lake)
+    build(lake, tests=False)
+    catalog = lake.warehouse / "silver.sqlite"
+    catalog.write_bytes(catalog.read_bytes()[:100])
+    for args in (["sql", "select 1"], ["summary"]):
+        one_line_error(lakehouse_cli(lake, *args), "silver catalog", "is damaged",
+                       "lakehouse rebuild")
+
+
+def test_a_damaged_manifest_is_one_line_and_is_recovered_from_lineage(lake: Settings) -> None:
+    """Given a published build whose manifest is garbled (F13), when status, ingest and sql run,
+    then each says in one line that the manifest is damaged and names `lakehouse rebuild
+    --manifest`; that command re-creates every batch from Bronze's lineage, after which ingest
+    loads nothing again and a build gives the same Gold."""
+    # Given a published build whose manifest is garbled
+    daily_exports(lake.landing, 3)
+    ingest_all(lake)
+    build(lake, tests=False)
+    published = read_gold(lake)
+    kept = ("batch_id", "source", "entity", "export_date", "landing_file", "file_bytes",
+            "input_rows", "landed_rows", "quarantined_rows", "bronze_file", "bronze_sha256",
+            "quarantine_file", "quarantine_sha256", "extra_columns")
+
+    def batches() -> list[tuple]:
+        manifest = Manifest(lake.manifest_path, read_only=True)
+        try:
+            columns, rows = manifest.table_dump("batches")
+        finally:
+            manifest.close()
+        names = [name for name, _ in columns]
+        return sorted(tuple(row[names.index(k)] for k in kept) for row in rows
+                      if row[names.index("bronze_file")] or row[names.index("quarantine_file")])
+
+    before = batches()
+    for path in lake.manifest_path.parent.glob(lake.manifest_path.name + "*"):
+        path.write_bytes(b"\x00garbage" * 512)
+    # When status, ingest and sql run, then each is one line naming the manifest and the fix
+    for args in (["status"], ["ingest"], ["sql", "select 1"]):
+        one_line_error(lakehouse_cli(lake, *args), "manifest", "is damaged",
+                       "lakehouse rebuild --manifest")
+    # When the manifest is re-created from lineage
+    done = lakehouse_cli(lake, "rebuild", "--manifest")
+    assert done.returncode == 0, done.stdout + done.stderr
+    # Then every batch with files is back as it was, verify passes, ingest adds no row
+    assert len(before) > 5
+    assert batches() == before
+    assert lakehouse_cli(lake, "verify").returncode == 0
+    report = ingest(lake)
+    assert report.landed_rows == 0
+    # and the next build gives the same Gold
+    build(lake, tests=False)
+    assert read_gold(lake) == published
+
+
+def test_sixteen_dashboard_sessions_during_a_publishing_build_see_old_or_new_gold(
+        lake: Settings) -> None:
+    """Given a published build and new data ingested, when 16 dashboard sessions query the metric
+    layer in a loop while a build in another process runs and publishes (F7 under load), then
+    every query succeeds within a bounded wait and each answer is exactly the previous or the new
+    publication's, and the new one is seen after the build."""
+    from concurrent.futures import ThreadPoolExecutor
+    from threading import Event
+
+    from analytics.metrics import fetch_dashboard
+
+    def answer() -> list[dict]:
+        return fetch_dashboard(lake).kpis.to_pylist()
+
+    # Given a published build and a new subscription ingested (not yet built)
+    dates = daily_exports(lake.landing, 2)
+    ingest_all(lake)
+    build(lake, tests=False)
+    old = answer()
+    write_jsonl(lake.landing, "billing/subscriptions", dates[-1], [
+        subscription("s_load", "a4", "p_usd", "active", at=ts(dates[-1], 21),
+                     started=ts(dates[-1], 21)),
+    ], part=3)
+    ingest_all(lake)
+    # When 16 sessions query in a loop while a build in another process publishes
+    done = Event()
+    seen: list[tuple[float, list[dict]]] = []
+
+    def session() -> int:
+        queries = 0
+        while not done.is_set():
+            started = time.perf_counter()
+            result = answer()
+            seen.append((time.perf_counter() - started, result))
+            queries += 1
+        return queries
+
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        sessions = [pool.submit(session) for _ in range(16)]
+        process = subprocess.run([sys.executable, "-c", BUILD_SCRIPT, str(lake.root)],
+                                 cwd=PROJECT, capture_output=True, text=True, check=False)
+        time.sleep(1.0)  # the sessions also query the new publication
+        done.set()
+        counts = [s.result(timeout=120) for s in sessions]
+    assert process.returncode == 0, process.stderr[-2000:]
+    new = answer()
+    # Then every query succeeded within a bounded wait, each answer old or new
+    assert new != old
+    assert min(counts) >= 1
+    assert max(seconds for seconds, _ in seen) < 30
+    assert all(result in (old, new) for _, result in seen)
+    assert any(result == old for _, result in seen)
+    assert any(result == new for _, result in seen)
+    print(f"F7 under load: {len(seen)} queries by 16 sessions during the build, slowest "
+          f"{max(s for s, _ in seen):.2f} s")
+
+
+def test_data_later_than_the_lookback_is_applied_once(lake: Settings) -> None:
+    """Given nine daily exports built, when the tenth brings an event that occurred nine days
+    earlier (beyond the 7-day lookback), a re-delivery of the first day's first event and a
+    correction of the first day's EUR rate, then the incremental build applies each once: the
+    late event counts in its own day, the re-delivery not again, and Gold equals a full
+    rebuild (F11 outside the lookback: the documented outcome is "applied")."""
+    # Given nine daily exports, built
+    dates = daily_exports(lake.landing, 9)
+    ingest_all(lake)
+    build(lake, tests=False)
+    before = read_gold(lake)
+    usage_before = {(r[0], r[1]): r[2] for r in before["fct_account_daily_usage"]}
+    # When the tenth day brings data older than the lookback
+    tenth = dates[-1] + timedelta(days=1)
+    write_jsonl(lake.landing, "app/events", tenth, [
+        event("very-late", "a3", ts(dates[0], 10), "u3"),
+        event("e0-0", "a1", ts(dates[0], 8), "u1"),  # a re-delivery, nine days on
+    ])
+    write_csv(lake.landing, "billing/fx_rates", tenth, [
+        {"rate_date": dates[0].isoformat(), "currency": "eur", "usd_per_unit": "2.00"},
+        {"rate_date": tenth.isoformat(), "currency": "eur", "usd_per_unit": "1.20"},
+        {"rate_date": tenth.isoformat(), "currency": "gbp", "usd_per_unit": "1.30"},
+    ])
+    ingest_all(lake)
+    result = build(lake, tests=False)
+    assert not result.full_refresh
+    incremental = read_gold(lake)
+    # Then the late event counts once in its own day, the re-delivery not again
+    usage = {(r[0], r[1]): r[2] for r in incremental["fct_account_daily_usage"]}
+    assert usage[("a3", dates[0])] == usage_before.get(("a3", dates[0]), 0) + 1
+    assert usage[("a1", dates[0])] == usage_before[("a1", dates[0])]
+    # and the corrected rate re-rates the EUR subscription from its terms date
+    mrr = {(r[0], r[1]): r[2] for r in incremental["fct_account_mrr_monthly"]}
+    assert mrr[("a3", dates[0].replace(day=1))] == Decimal("180.00")
+    # and Gold equals a full rebuild of the same Bronze
+    build(lake, full_refresh=True, tests=False)
+    full = read_gold(lake)
+    for table in GOLD_TABLES:
+        assert incremental[table] == full[table], table
