@@ -14,7 +14,7 @@ SCALE       ?= 0.1
 PORT        ?= 2718
 
 .PHONY: help setup simulate ingest dbt-run dbt-test full-pipeline dashboard edit report test lint \
-	bench bench-forecast bench-dashboard docs clean
+	bench bench-forecast bench-dashboard audit docs clean
 
 help: ## List every target with one line each
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-15s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -72,6 +72,9 @@ test: $(STAMP) $(CHROMIUM) lint ## Set up, lint and run the whole test suite
 bench: $(STAMP) ## Measure simulate, ingest and build at scale 1 and 10 (prints figures)
 	$(PY) benchmarks/bench_ingest.py --scales 1 10
 	$(PY) benchmarks/bench_build.py --scales 1 10
+
+audit: $(STAMP) ## Check the locked dependencies for known vulnerabilities (pip-audit; says so when advisory data is unreachable)
+	$(PY) tools/audit.py $(if $(SERVICE),--service $(SERVICE))
 
 bench-forecast: $(STAMP) ## Back-test and time the MRR forecast (scale 1, four years; PLAYBOOK=<csv> adds mrr-playbook)
 	$(PY) benchmarks/bench_forecast.py --scale 1 --years 4 $(if $(PLAYBOOK),--playbook $(PLAYBOOK))

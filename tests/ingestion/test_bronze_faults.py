@@ -11,6 +11,7 @@ import sys
 import time
 from pathlib import Path
 
+import duckdb
 import pytest
 
 from ingestion import reader
@@ -227,3 +228,33 @@ def test_reader_blocks_keep_exact_line_numbers(tmp_path: Path) -> None:
     # Then lines split across tiny blocks keep their numbers; a last line without newline counts
     assert lines == [(1, b"a\n"), (2, b"bb\r\n"), (3, b"\n"), (4, b"ccc")]
     assert json.loads("[]") == []
+
+
+@pytest.mark.slow
+def test_b11_a_file_larger_than_the_memory_limit_streams_through(settings: Settings) -> None:
+    """Given a 150 MB users export and DuckDB's memory limit at its 128 MiB minimum (B11), when
+    it is ingested, then it streams through in blocks: every line lands once, in one batch, and
+    nothing runs out of memory."""
+    # Given a users export larger than the memory limit
+    path = settings.landing / "app/users/2025-03-01/part-0001.csv"
+    path.parent.mkdir(parents=True)
+    lines = 1_100_000
+    line = ("usr_{:09d},acc_{:08d},someone.with.a.long.name{:09d}@example-company.example.com,"
+            "member,2024-02-01T14:04:19Z,2024-02-01T14:04:19Z,\n")
+    with path.open("w") as fh:
+        fh.write("user_id,account_id,email,role,created_at,updated_at,deleted_at\n")
+        fh.writelines(line.format(i, i % 50_000, i) for i in range(lines))
+    assert path.stat().st_size > 128 * 2**20
+    # When it is ingested with the smallest memory limit
+    done = subprocess.run(
+        [sys.executable, "-m", "saaslake.cli", "--root", str(settings.root), "--quiet",
+         "ingest"], cwd=PROJECT, capture_output=True, text=True, check=False,
+        env={**os.environ, "LAKEHOUSE_MEMORY_LIMIT": "128MiB"})
+    # Then every line landed once, in one batch
+    assert done.returncode == 0, done.stderr
+    assert f"1 new batch(es), {lines:,} rows landed, 0 quarantined" in done.stdout
+    files = [str(p) for p in (settings.bronze / "app" / "users").rglob("*.parquet")]
+    assert len(files) == 1
+    assert duckdb.execute("select count(*), count(distinct user_id), max(_line_number) "
+                          "from read_parquet($f)", {"f": files}).fetchone() == (
+        lines, lines, lines + 1)
