@@ -35,8 +35,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from ingestion import reader
-from ingestion.contract import Entity
+from ingestion import drift, reader
+from ingestion.contract import ENTITIES, Entity
 from ingestion.landing import LandingFile, LayoutProblem, classify, discover, resolve_inside
 from ingestion.manifest import BatchRecord, Manifest
 from ingestion.schemas import write_empty_schemas
@@ -47,6 +47,8 @@ from lakecore.lock import pipeline_lock
 from lakecore.settings import Settings
 
 Progress = Callable[[str], None]
+#: How many "ingest: N%" progress lines a run prints (besides noteworthy files).
+PROGRESS_STEPS = 10
 QUARANTINE_COLUMNS = ("_batch_id", "_source_file", "_line_number", "_export_date",
                       "_ingested_at", "_reason")
 
@@ -63,6 +65,12 @@ class FileOutcome:
     quarantined_rows: int = 0
     seconds: float = 0.0
     message: str = ""
+
+    @property
+    def noteworthy(self) -> bool:
+        """Whether the file deserves its own progress line: quarantine, a rejection, drift."""
+        return bool(self.quarantined_rows or self.message
+                    or self.status in ("rejected", "refused"))
 
     def line(self) -> str:
         """One progress line: rows landed and quarantined, or the status and its reason."""
@@ -217,9 +225,18 @@ def _ingest(settings: Settings, files: list[str] | None, say: Progress) -> Inges
         candidates.sort(key=lambda f: f.sort_key)
     ingested_at = datetime.now(UTC)
 
+    total = len(candidates) + len(problems)
+    step = max(1, -(-total // PROGRESS_STEPS))
+
     def done(outcome: FileOutcome) -> None:
         report.outcomes.append(outcome)
-        say(outcome.line())
+        if outcome.noteworthy:
+            say(outcome.line())
+        seen_files = len(report.outcomes)
+        if seen_files % step == 0 or seen_files == total:
+            say(f"ingest: {seen_files * 100 // max(total, 1):3d}% ({seen_files:,} of "
+                f"{total:,} files; {report.landed_rows:,} rows landed, "
+                f"{report.quarantined_rows:,} quarantined)")
 
     with connect_duckdb(settings) as con:
         write_empty_schemas(settings, con)
@@ -237,6 +254,7 @@ def _ingest(settings: Settings, files: list[str] | None, say: Progress) -> Inges
             for outcome in _load_group(settings, manifest, con, group, run_id=report.run_id,
                                        ingested_at=ingested_at):
                 done(outcome)
+    _record_column_changes(manifest, report, ingested_at.isoformat())
     report.seconds = time.perf_counter() - started
     return report
 
@@ -513,16 +531,49 @@ def _commit_group(settings: Settings, manifest: Manifest, group: list[_Pending],
     manifest.commit(records)
     seconds = (time.perf_counter() - started) / len(group)
     outcomes = []
-    for record in records:
-        extra = json.loads(record.extra_columns)
+    pendings = sorted(group, key=lambda p: p.lf.sort_key)
+    for p, record in zip(pendings, records, strict=True):
+        observed = _record_drift(settings, manifest, p, record, ingested_at)
         outcomes.append(FileOutcome(
             record.landing_file, "loaded" if record.input_rows else "empty", record.batch_id,
             input_rows=record.input_rows, landed_rows=record.landed_rows,
             quarantined_rows=record.quarantined_rows, seconds=seconds,
-            message=(f"unknown columns kept in _extra, ignored downstream: {', '.join(extra)}"
-                     if extra else ""),
+            message=observed.message(),
         ))
     return outcomes
+
+
+def _record_drift(settings: Settings, manifest: Manifest, p: _Pending, record: BatchRecord,
+                  ingested_at: datetime) -> drift.Observation:
+    """Compare a committed batch's columns with the contract and the last batch (F14)."""
+    ent = p.lf.entity
+    columns = drift.file_columns(p.lf.path, ent, p.header)
+    quarantine = settings.root / record.quarantine_file if record.quarantine_file else None
+    observed = drift.observe(ent, columns, input_rows=record.input_rows,
+                             quarantine_file=quarantine)
+    manifest.record_schema(record, observed.columns, observed.retyped,
+                           at=ingested_at.isoformat())
+    return observed
+
+
+def _record_column_changes(manifest: Manifest, report: IngestReport, at: str) -> None:
+    """Record the columns that appeared or disappeared, batch by batch in export order.
+
+    Done once all groups are committed: groups load in header order, not export order,
+    and each batch is compared with the batch exported before it.
+    """
+    new = [o for o in report.outcomes if o.status in ("loaded", "empty") and o.batch_id]
+    records = {b.batch_id: b for b in manifest.batches()}
+    for outcome in sorted(new, key=lambda o: (records[str(o.batch_id)].export_date,
+                                              o.landing_file)):
+        record = records[str(outcome.batch_id)]
+        columns, previous = manifest.batch_columns(record.batch_id)
+        if columns is None:
+            continue
+        ent = ENTITIES[f"{record.source}/{record.entity}"]
+        changes = drift.changes_since(ent, columns, previous)
+        if changes:
+            manifest.record_schema(record, columns, changes, at=at)
 
 
 def _quarantine_rows(rows: pa.Table, ent: Entity) -> pa.Table:

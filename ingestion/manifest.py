@@ -8,13 +8,31 @@ inserts its row; a Bronze file without a row is an orphan of a crash and is igno
 
 from __future__ import annotations
 
+import json
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import closing, contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Protocol
 
 from lakecore.errors import CorruptFileError
+
+
+class SchemaChangeRow(Protocol):
+    """What ``record_schema`` stores of a schema change (``ingestion.drift.SchemaChange``)."""
+
+    @property
+    def change(self) -> str:
+        """``new``, ``missing`` or ``retyped``."""
+
+    @property
+    def column(self) -> str:
+        """The column's name."""
+
+    @property
+    def detail(self) -> str:
+        """One sentence on the change."""
 
 SCHEMA = """
 create table if not exists batches (
@@ -48,6 +66,24 @@ create table if not exists rejected_files (
     run_id       text not null,
     rejected_at  text not null
 );
+create table if not exists batch_columns (
+    batch_id     text primary key,       -- the columns a batch's file carried (F14)
+    source       text not null,
+    entity       text not null,
+    columns      text not null            -- JSON list, in file order
+);
+create table if not exists schema_changes (
+    batch_id     text not null,
+    source       text not null,
+    entity       text not null,
+    export_date  text not null,
+    landing_file text not null,
+    change       text not null,          -- new | missing | retyped
+    column_name  text not null,
+    detail       text not null,
+    recorded_at  text not null,
+    primary key (batch_id, change, column_name)
+);
 """
 
 
@@ -75,7 +111,7 @@ class BatchRecord:
 
 
 #: The manifest's tables.
-TABLES = ("batches", "rejected_files")
+TABLES = ("batches", "rejected_files", "schema_changes")
 
 
 class Manifest:
@@ -129,6 +165,14 @@ class Manifest:
         """
         if table not in TABLES:
             raise ValueError(f"unknown manifest table {table!r}")
+        with self._connect() as con:
+            exists = con.execute("select count(*) from sqlite_master where type = 'table' "
+                                 "and name = ?", (table,)).fetchone()[0]
+        if not exists:  # a manifest written before the table existed, opened read-only
+            with closing(sqlite3.connect(":memory:")) as empty:
+                empty.executescript(SCHEMA)
+                return [(str(name), str(decl)) for _cid, name, decl, *_ in
+                        empty.execute(f"pragma table_info({table})").fetchall()], []
         with self._connect() as con:
             columns = [(str(name), str(decl)) for _cid, name, decl, *_ in
                        con.execute(f"pragma table_info({table})").fetchall()]
@@ -184,7 +228,53 @@ class Manifest:
     def forget(self, batch_id: str) -> None:
         """Remove a committed batch (recovery only: ``ingestion.integrity.reingest``)."""
         with self._connect() as con:
-            con.execute("delete from batches where batch_id = ?", (batch_id,))
+            for table in ("batches", "batch_columns", "schema_changes"):
+                con.execute(f"delete from {table} where batch_id = ?", (batch_id,))
+
+    def batch_columns(self, batch_id: str) -> tuple[tuple[str, ...] | None,
+                                                    tuple[str, ...] | None]:
+        """The columns recorded for a batch and for its entity's previous batch (load order).
+
+        Either is None when nothing was recorded (a batch committed before F14's record).
+        """
+        with self._connect() as con:
+            row = con.execute(
+                "select b.source, b.entity, b.export_date, b.landing_file, c.columns "
+                "from batches b left join batch_columns c using (batch_id) "
+                "where b.batch_id = ?", (batch_id,)).fetchone()
+            if row is None:
+                return None, None
+            source, entity, export_date, landing_file, columns = row
+            before = con.execute(
+                "select c.columns from batches b join batch_columns c using (batch_id) "
+                "where b.source = ? and b.entity = ? and (b.export_date < ? or "
+                "(b.export_date = ? and b.landing_file < ?)) "
+                "order by b.export_date desc, b.landing_file desc limit 1",
+                (source, entity, export_date, export_date, landing_file)).fetchone()
+        return (None if columns is None else tuple(json.loads(columns)),
+                None if before is None else tuple(json.loads(before[0])))
+
+    def record_schema(self, record: BatchRecord, columns: Sequence[str],
+                      changes: Sequence[SchemaChangeRow], at: str) -> None:
+        """Record a committed batch's columns and its schema changes (one transaction)."""
+        with self._connect() as con:
+            con.execute("begin immediate")
+            con.execute("insert or replace into batch_columns values (?, ?, ?, ?)",
+                        (record.batch_id, record.source, record.entity,
+                         json.dumps(list(columns))))
+            con.executemany(
+                "insert or replace into schema_changes values (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [(record.batch_id, record.source, record.entity, record.export_date,
+                  record.landing_file, c.change, c.column, c.detail, at) for c in changes])
+            con.execute("commit")
+
+    def schema_changes(self, limit: int = 20) -> list[dict[str, str]]:
+        """The most recent schema changes, newest first."""
+        with self._connect() as con, closing(con.execute(
+            "select * from schema_changes order by recorded_at desc, export_date desc, "
+            "landing_file desc, column_name limit ?", (limit,))) as cur:
+            names = [d[0] for d in cur.description]
+            return [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
 
     def reject(self, *, batch_id: str, source: str | None, entity: str | None,
                export_date: str | None, landing_file: str, reason: str, run_id: str,

@@ -213,6 +213,12 @@ def cmd_status(settings: Settings, args: argparse.Namespace) -> int:
         for t in table:
             print("  ".join(c.ljust(w) for c, w in zip(t, widths, strict=True)))
         print(f"as-of date (latest export committed): {manifest.as_of_date()}")
+    changes = manifest.schema_changes(limit=10)
+    if changes:
+        print("latest schema changes (all: meta.schema_changes):")
+        for c in changes:
+            print(f"  {c['source']}/{c['entity']} {c['export_date']} {c['landing_file']}: "
+                  f"{c['change']} {c['column_name']} ({c['detail']})")
     rejected = manifest.rejected()
     if rejected:
         print(f"{len(rejected)} rejected file(s):")

@@ -46,7 +46,8 @@ from lakecore.settings import LAYERS, Settings, sql_literal
 from transform.warehouse import Publication, connect_readonly, current_publication
 
 #: Manifest tables shown under ``meta``.
-META_TABLES = {"batches": "batches", "rejected_files": "rejected_files"}
+META_TABLES = {"batches": "batches", "rejected_files": "rejected_files",
+               "schema_changes": "schema_changes"}
 #: The hive partition column of Bronze and quarantine folders.
 PARTITION = pa.schema([("ingestion_date", pa.date32())])
 #: SQLite declared types of the manifest, as Arrow types.

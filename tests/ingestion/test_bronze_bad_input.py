@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -11,6 +14,7 @@ from ingestion.loader import ingest
 from ingestion.manifest import Manifest
 from lakecore.errors import HostilePathError
 from lakecore.settings import Settings
+from tests.helpers import PROJECT
 from tests.helpers.landing import (
     PLANS_HEADER,
     WriteLanding,
@@ -378,3 +382,79 @@ def test_bare_cr_line_ends_reject_the_file(settings: Settings,
     assert [o.status for o in report.outcomes] == ["rejected"]
     assert "bare CR" in report.outcomes[0].message
     assert bronze_rows(settings, "billing/plans", "plan_id") == []
+
+
+USERS_HEADER = "user_id,account_id,email,role,created_at,updated_at,deleted_at"
+
+
+def users_csv(header: str, created_at: str = "2024-02-01T10:00:00Z") -> str:
+    """Three users under ``header`` (its columns in any order; ``team`` filled if present)."""
+    names = header.split(",")
+    values = {"account_id": "acc_1", "email": "someone@example.com", "role": "member",
+              "created_at": created_at, "updated_at": "2024-02-01T10:00:00Z",
+              "deleted_at": "", "team": "data"}
+    rows = [",".join(f"u{n}" if c == "user_id" else values[c] for c in names)
+            for n in range(1, 4)]
+    return "\n".join([header, *rows]) + "\n"
+
+
+def test_f14_schema_drift_is_reported_recorded_and_follows_the_policy(
+        settings: Settings, write_landing: WriteLanding) -> None:
+    """Given users exports whose columns drift (a day without the optional deleted_at and with a
+    new team column, then a day whose created_at became epoch numbers) and a subscriptions export
+    without its required discount_percent and with a new coupon key (F14), when they are ingested,
+    then each file's progress line names its differences, meta.schema_changes records exactly the
+    changes against the previous batch, `status` lists them, and the policy holds: a missing
+    optional column lands as null, a new one goes to _extra, retyped and missing required values
+    are quarantined with their reason."""
+    from analytics.query import run_query
+
+    # Given four exports whose columns drift
+    day1, day2, day3 = (f"app/users/2024-03-0{d}/part-0001.csv" for d in (1, 2, 3))
+    write_landing(day1, users_csv(USERS_HEADER))
+    write_landing(day2, users_csv("user_id,account_id,email,role,created_at,updated_at,team"))
+    write_landing(day3, users_csv(USERS_HEADER, created_at="1709287200"))
+    line = json.loads(subscription(subscription_id="s1", coupon="SPRING"))
+    del line["discount_percent"]
+    write_landing(SUBS, json.dumps(line) + "\n")
+    # When they are ingested
+    lines: list[str] = []
+    report = ingest(settings, progress=lines.append)
+    # Then each drifting file's line names its differences (and the clean one has none)
+    by_file = {o.landing_file: o for o in report.outcomes}
+    assert by_file[day1].message == ""
+    assert by_file[day2].message == ("unknown columns kept in _extra, ignored downstream: "
+                                     "team; columns missing from the file (null in Bronze): "
+                                     "deleted_at")
+    assert by_file[day3].message == ("column created_at retyped? 3 of 3 rows are not a valid "
+                                     "timestamp and were quarantined")
+    assert by_file[SUBS].message == (
+        "unknown columns kept in _extra, ignored downstream: coupon; columns missing from the "
+        "file (null in Bronze): discount_percent")
+    assert any(line.startswith(f"{day2}: 3 rows landed") for line in lines)
+    assert lines[-1].startswith("ingest: 100% (4 of 4 files;")
+    # and meta.schema_changes holds exactly the changes against each previous batch
+    changes = run_query(settings, "select entity, export_date, change, column_name, detail "
+                                  "from meta.schema_changes order by all").to_pylist()
+    assert [(c["entity"], c["export_date"], c["change"], c["column_name"]) for c in changes] == [
+        ("subscriptions", "2024-03-01", "missing", "discount_percent"),
+        ("subscriptions", "2024-03-01", "new", "coupon"),
+        ("users", "2024-03-02", "missing", "deleted_at"),
+        ("users", "2024-03-02", "new", "team"),
+        ("users", "2024-03-03", "missing", "team"),
+        ("users", "2024-03-03", "new", "deleted_at"),
+        ("users", "2024-03-03", "retyped", "created_at"),
+    ]
+    # and the policy holds: null for the missing optional column, _extra for the new one,
+    # quarantine with the reason for retyped values and a missing required field
+    assert bronze_rows(settings, "app/users", "_export_date::varchar, deleted_at, _extra")[3:] == [
+        ("2024-03-02", None, '{"team":"data"}')] * 3
+    reasons = {(f, r) for f, _, r in quarantine_rows(settings)}
+    assert (day3, "created_at: not an ISO-8601 timestamp: '1709287200'") in reasons
+    assert (SUBS, "discount_percent: missing required field") in reasons
+    # and `lakehouse status` lists the latest changes
+    status = subprocess.run([sys.executable, "-m", "saaslake.cli", "--root", str(settings.root),
+                             "status"], cwd=PROJECT, capture_output=True, text=True, check=True)
+    assert "latest schema changes (all: meta.schema_changes):" in status.stdout
+    assert (f"app/users 2024-03-03 {day3}: retyped created_at (3 of 3 rows are not a valid "
+            "timestamp and were quarantined)") in status.stdout
