@@ -16,7 +16,6 @@ manifest's CHECK constraint.
 
 from __future__ import annotations
 
-import errno
 import hashlib
 import json
 import os
@@ -42,7 +41,13 @@ from ingestion.manifest import BatchRecord, Manifest
 from ingestion.schemas import write_empty_schemas
 from ingestion.validate import ValidationQuery, validation_query
 from lakecore.duck import connect_duckdb
-from lakecore.errors import FileRejectedError, LakehouseError, StorageError, UserInputError
+from lakecore.errors import (
+    FileRejectedError,
+    LakehouseError,
+    StorageError,
+    UserInputError,
+    is_disk_full,
+)
 from lakecore.lock import pipeline_lock
 from lakecore.settings import Settings
 
@@ -439,9 +444,9 @@ def _load_group(settings: Settings, manifest: Manifest, con: duckdb.DuckDBPyConn
         for p in group:
             p.good.discard()  # type: ignore[union-attr]
             p.bad.discard()  # type: ignore[union-attr]
-        if isinstance(exc, duckdb.Error) and not _disk_full(exc):
+        if isinstance(exc, duckdb.Error) and not is_disk_full(exc):
             raise
-        cause = "no space left on device" if _disk_full(exc) else (
+        cause = "no space left on device" if is_disk_full(exc) else (
             getattr(exc, "strerror", None) or str(exc))
         raise StorageError(f"batch {current.lf.relative}", current.good.path,  # type: ignore[union-attr]
                            cause) from None
@@ -490,12 +495,6 @@ def _write_chunk(result: pa.Table, counts: dict[str, int], by_id: dict[str, _Pen
             bad_rows.filter(pc.equal(bad_rows["_batch_id"], batch_id))
             if len(counts) > 1 else bad_rows, ent))
     return current
-
-
-def _disk_full(exc: BaseException) -> bool:
-    """Whether an OS or DuckDB error means the disk (or quota) is full."""
-    return ((isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT))
-            or "No space left" in str(exc))
 
 
 def _commit_group(settings: Settings, manifest: Manifest, group: list[_Pending],

@@ -8,6 +8,7 @@ one line and exits non-zero, notebooks show it as text. Anything that is not a
 
 from __future__ import annotations
 
+import errno
 from pathlib import Path
 
 
@@ -78,6 +79,12 @@ class StorageError(LakehouseError):
         self.what = what
         self.path = str(path)
         self.cause = cause
+
+
+def is_disk_full(exc: BaseException) -> bool:
+    """Whether an OS, DuckDB or dbt error means the disk (or the quota) is full."""
+    return ((isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT))
+            or "No space left" in str(exc) or "Disk quota exceeded" in str(exc))
 
 
 class CorruptFileError(LakehouseError):

@@ -10,16 +10,20 @@ success it publishes the new catalog snapshots atomically and expires old ones
 
 from __future__ import annotations
 
+import shutil
 import time
-from contextlib import nullcontext
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
+
+import duckdb
 
 from ingestion.integrity import verify
 from ingestion.manifest import Manifest
 from ingestion.schemas import write_empty_schemas
 from lakecore.duck import install_extensions
-from lakecore.errors import BuildError, UserInputError
+from lakecore.errors import BuildError, UserInputError, is_disk_full
 from lakecore.lock import pipeline_lock
 from lakecore.settings import DBT_PROJECT_DIR, Settings
 from transform import catalogs, warehouse
@@ -100,7 +104,7 @@ def build(
     """
     say = progress or (lambda _line: None)
     lock = pipeline_lock(settings, "build") if take_lock else nullcontext()
-    with lock:
+    with lock, _disk_full_is_one_line(settings):
         return _build(settings, select=select, full_refresh=full_refresh, say=say,
                       tests=tests, models=models)
 
@@ -114,7 +118,7 @@ def rebuild(settings: Settings, *, progress: Progress | None = None, tests: bool
     build runs and publishes. Bronze is not touched. Runs under the pipeline lock.
     """
     say = progress or (lambda _line: None)
-    with pipeline_lock(settings, "rebuild"):
+    with pipeline_lock(settings, "rebuild"), _disk_full_is_one_line(settings):
         _refuse_empty_bronze(settings)
         settings.ensure_dirs()
         catalogs.move_warehouse_aside(settings, say)
@@ -163,6 +167,9 @@ def _build(settings: Settings, *, select: str | None, full_refresh: bool,
     for name in ("models", "tests", "unit_tests", "skipped", "failures", "warnings"):
         setattr(result, name, getattr(counted, name))
     result.seconds = time.perf_counter() - started
+    full = [f.name for f in result.failures if "No space left" in f.message]
+    if full:
+        raise BuildError(_disk_full_message(settings, f"while building {', '.join(full)}"))
     if result.failures:
         published = warehouse.read_publications(settings)
         kept = (f"Gold still shows the last successful build (as of "
@@ -205,6 +212,33 @@ def generate_docs(settings: Settings, *, progress: Progress | None = None) -> Pa
     page = target / "static_index.html"
     say(f"dbt docs: {page}")
     return page
+
+
+def _disk_full_message(settings: Settings, where: str) -> str:
+    """One line: the disk is full, where it happened, what readers see, how to go on."""
+    free = shutil.disk_usage(settings.root).free / 1e6
+    published = warehouse.read_publications(settings)
+    kept = (f"Gold still shows the last successful build (as of {published[-1].as_of_date})"
+            if published else "no Gold has been published yet")
+    return (f"the disk of {settings.root} is full ({free:,.1f} MB free) {where}; nothing "
+            f"was published and {kept}; free space (the spill folder "
+            f"{settings.duckdb_temp.relative_to(settings.root)} and old warehouse/corrupt-* "
+            "folders can go) and run the build again")
+
+
+@contextmanager
+def _disk_full_is_one_line(settings: Settings) -> Iterator[None]:
+    """Turn a full disk anywhere in a build (extensions, dbt's files, a model) into one line."""
+    try:
+        yield
+    except BuildError as exc:
+        if is_disk_full(exc) and not str(exc).startswith("the disk of"):
+            raise BuildError(_disk_full_message(settings, "while dbt wrote its files")) from None
+        raise
+    except (OSError, duckdb.Error) as exc:
+        if is_disk_full(exc):
+            raise BuildError(_disk_full_message(settings, "while preparing the build")) from None
+        raise
 
 
 def _refuse_empty_bronze(settings: Settings) -> None:

@@ -9,6 +9,7 @@ results into counts and failures (with the first offending rows of a failing tes
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -105,7 +106,13 @@ def invoke(args: list[str], say: Progress) -> Any:
         if name in _PROGRESS_EVENTS and event.info.msg:
             say(str(event.info.msg).strip())
 
-    outcome = dbtRunner(callbacks=[on_event]).invoke(args)
+    # A full disk makes every write of dbt's log file fail; Python's logging would print a
+    # traceback for each one. The failure itself still reaches the caller.
+    raise_exceptions, logging.raiseExceptions = logging.raiseExceptions, False
+    try:
+        outcome = dbtRunner(callbacks=[on_event]).invoke(args)
+    finally:
+        logging.raiseExceptions = raise_exceptions
     if outcome.exception is not None and outcome.result is None:
         raise BuildError(f"dbt could not run: {outcome.exception}")
     return outcome

@@ -20,15 +20,18 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from dataclasses import asdict, dataclass
 from datetime import UTC, date, datetime
 
 import duckdb
 
 from lakecore.duck import connect_duckdb, load_extensions
-from lakecore.errors import CorruptFileError, UserInputError
+from lakecore.errors import CorruptFileError, StorageError, UserInputError
 from lakecore.settings import LAYERS, Settings
 
+#: Below this much free space a catalog that cannot be opened is a full disk, not damage.
+FULL_DISK_BYTES = 1 << 20
 #: What to do about a damaged catalog or publication record (docs/runbook.md).
 REBUILD_HINT = ("`lakehouse rebuild` moves the warehouse aside and rebuilds Silver and Gold "
                 "from Bronze (Bronze is not touched)")
@@ -141,6 +144,10 @@ def attach_readonly(con: duckdb.DuckDBPyConnection, settings: Settings, *,
         try:
             con.execute(settings.ducklake_attach(layer, snapshot=snapshot))
         except duckdb.Error as exc:
+            if shutil.disk_usage(settings.root).free < FULL_DISK_BYTES:
+                raise StorageError(f"opening the {layer} catalog", settings.catalog_path(layer),
+                                   "the disk is full (SQLite needs a little room to read "
+                                   "it); free space and retry") from None
             raise CorruptFileError(
                 f"the {layer} catalog", settings.catalog_path(layer),
                 str(exc).splitlines()[0], REBUILD_HINT) from None

@@ -3,6 +3,7 @@
 ``tests.helpers.landing``    landing-file writers and Bronze/quarantine readers (ingest tests)
 ``tests.helpers.lakehouse``  landing-file builders and Gold readers (dbt build tests)
 ``tests.helpers.notebooks``  running notebooks and servers in subprocesses
+``tests.helpers.disk``       a real small tmpfs for the disk-full tests
 """
 
 from __future__ import annotations

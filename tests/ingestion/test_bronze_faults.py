@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import duckdb
@@ -20,6 +21,7 @@ from ingestion.manifest import Manifest
 from lakecore.errors import PipelineLockedError, StorageError
 from lakecore.settings import Settings
 from tests.helpers import PROJECT
+from tests.helpers.disk import tmpfs
 from tests.helpers.landing import WriteLanding, bronze_rows, subscription
 
 SUBS = "billing/subscriptions/2024-03-01/part-0001.jsonl"
@@ -170,18 +172,10 @@ def test_f8_same_file_twice_and_renamed_copy_is_a_no_op(
 
 
 @pytest.fixture
-def small_disk(tmp_path: Path):
+def small_disk(tmp_path: Path) -> Iterator[Path]:
     """A real 2 MiB tmpfs mounted for the test (needs root, as in CI)."""
-    mount = tmp_path / "small"
-    mount.mkdir()
-    result = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(mount)],
-                            capture_output=True, text=True, check=False)
-    if result.returncode != 0:
-        pytest.fail(f"cannot mount a small tmpfs for the disk-full test: {result.stderr}")
-    try:
+    with tmpfs(tmp_path / "small", "2m") as mount:
         yield mount
-    finally:
-        subprocess.run(["umount", "-l", str(mount)], check=False)
 
 
 def test_f5_disk_full_names_batch_and_path_and_keeps_nothing(

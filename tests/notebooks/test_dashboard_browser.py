@@ -221,3 +221,83 @@ def test_forecast_shows_the_library_forecast_and_a_lever_moves_it(
             page.screenshot(path=str(output_dir / "forecast_less_churn.png"))
         finally:
             browser.close()
+
+
+@pytest.mark.browser
+@pytest.mark.slow
+def test_a_notebook_run_killed_midway_shows_no_success_and_leaves_nothing_half_done(
+        tmp_path: Path, output_dir: Path) -> None:
+    """Given 00_start_here served by `marimo run` over simulated exports, when its pipeline button
+    is pressed and the kernel is killed while the run holds the lock (paused just before the
+    manifest commit, F4), then the page shows the lost kernel and never "Pipeline finished", the
+    lock is free, nothing was committed or published, and a rerun loads everything once."""
+    import os
+    import signal
+    import subprocess
+    import time
+
+    from playwright.sync_api import expect, sync_playwright
+
+    from analytics.query import run_query
+    from ingestion.simulator import simulate
+    from lakecore.lock import pipeline_lock
+    from saaslake.pipeline import run
+    from tests.helpers.notebooks import PROJECT, VENV_BIN
+
+    assert CHROMIUM.exists(), "install Chromium: apt-get install -y chromium (make setup)"
+    # Given simulated exports and 00_start_here served, pausing any run before its commit
+    settings = Settings.from_env(root=tmp_path / "lakehouse")
+    simulate(settings.landing, scale=0.02, daily_days=2)
+    env = {**os.environ, "LAKEHOUSE_ROOT": str(settings.root),
+           "LAKEHOUSE_PAUSE_AT": "before_commit"}
+    port = free_port()
+    server = subprocess.Popen(
+        [str(VENV_BIN / "marimo"), "run", str(NOTEBOOKS / "00_start_here.py"), "--headless",
+         "--host", "127.0.0.1", "--port", str(port), "--token-password", "f4-token"],
+        cwd=PROJECT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        start_new_session=True)  # the kernel and its children die with the group
+    marker = settings.meta / "paused-at-before_commit"
+    try:
+        with sync_playwright() as pw:
+            browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_FLAGS)
+            try:
+                page = browser.new_page(viewport={"width": 1400, "height": 2400})
+                deadline = time.monotonic() + 60
+                while True:
+                    try:
+                        page.goto(f"http://127.0.0.1:{port}/?access_token=f4-token")
+                        break
+                    except Exception:
+                        if time.monotonic() > deadline:
+                            raise
+                        time.sleep(0.5)
+                # When the pipeline button is pressed and the kernel is killed mid-run
+                page.get_by_role("button", name=re.compile("Run the whole pipeline")).click(
+                    timeout=TIMEOUT_MS)
+                while not marker.exists():
+                    assert time.monotonic() < deadline + 120, "the run never reached its commit"
+                    time.sleep(0.2)
+                os.killpg(server.pid, signal.SIGKILL)
+                # Then the page shows the lost kernel and never a success
+                expect(page.get_by_text("kernel not found")).to_be_visible(timeout=TIMEOUT_MS)
+                expect(page.get_by_text("Pipeline finished")).to_have_count(0)
+                page.screenshot(path=str(output_dir / "start_here_killed.png"), full_page=True)
+            finally:
+                browser.close()
+    finally:
+        if server.poll() is None:
+            os.killpg(server.pid, signal.SIGKILL)
+        server.wait(timeout=30)
+    # and the lock is free, nothing was committed and nothing published
+    with pipeline_lock(settings, "check after F4"):
+        pass
+    assert run_query(settings, "select count(*) as n from meta.batches").to_pylist() == [
+        {"n": 0}]
+    assert not settings.published_path.exists()
+    # and a rerun removes the orphans of the killed run and loads every file once
+    marker.unlink()
+    result = run(settings, tests=False)
+    assert result.ingest.orphans_removed
+    landing_files = [p for p in settings.landing.rglob("*") if p.is_file()]
+    assert result.ingest.count("loaded") + result.ingest.count("empty") == len(landing_files)
+    assert settings.published_path.exists()

@@ -13,6 +13,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from datetime import date, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -26,6 +27,7 @@ from ingestion.simulator import simulate
 from lakecore.errors import BuildError
 from lakecore.settings import Settings
 from tests.helpers import KITCHEN_SINK, PROJECT
+from tests.helpers.disk import tmpfs
 from tests.helpers.lakehouse import (
     GOLD_TABLES,
     daily_exports,
@@ -559,3 +561,48 @@ def test_data_later_than_the_lookback_is_applied_once(lake: Settings) -> None:
     full = read_gold(lake)
     for table in GOLD_TABLES:
         assert incremental[table] == full[table], table
+
+
+@pytest.fixture
+def disk(tmp_path: Path) -> Iterator[Path]:
+    """A real 256 MiB tmpfs mounted for the test (needs root, as in CI)."""
+    with tmpfs(tmp_path / "disk", "256m") as mount:
+        yield mount
+
+
+def test_a_disk_full_during_a_build_is_one_line_and_keeps_published_gold(
+        tmp_path: Path, disk: Path) -> None:
+    """Given a published lakehouse on a real small disk and a large new events batch ingested,
+    when the disk fills up during the next build (F5), then `lakehouse build` fails with one line
+    saying the disk is full and that Gold still shows the last build, readers are told the disk is
+    full, and once space is freed they see that build and the rerun publishes the new data."""
+    import os
+
+    # Given a published lakehouse on a small disk (the landing zone elsewhere)
+    lake = Settings.from_env(root=disk / "lakehouse", landing=tmp_path / "landing")
+    dates = daily_exports(lake.landing, 2)
+    ingest_all(lake)
+    build(lake, tests=False)
+    published = read_gold(lake)
+    # and a large batch of new events ingested
+    write_jsonl(lake.landing, "app/events", dates[-1], [
+        event(os.urandom(16).hex(), "a1", ts(dates[-1], 12), os.urandom(8).hex())
+        for _ in range(150_000)], part=2)
+    ingest_all(lake)
+    events = max(lake.bronze.rglob("*.parquet"), key=lambda p: p.stat().st_size).stat().st_size
+    # When the disk is filled to half the size of that batch and the build runs
+    free = os.statvfs(disk)
+    filler = disk / "filler"
+    filler.write_bytes(b"\0" * (free.f_bavail * free.f_frsize - events // 2))
+    done = lakehouse_cli(lake, "build", "--models-only")
+    # Then it fails in one line naming the full disk and the kept publication
+    one_line_error(done, "disk", "full", "Gold still shows the last successful build")
+    assert "Traceback" not in done.stdout + done.stderr
+    # and readers, who need a little room to open a catalog, are told the disk is full
+    one_line_error(lakehouse_cli(lake, "summary"), "the disk is full", "free space and retry")
+    # And once space is freed readers see the last publication, and the rerun publishes
+    filler.unlink()
+    assert read_gold(lake) == published
+    build(lake, tests=False)
+    usage = {(r[0], r[1]): r[2] for r in read_gold(lake)["fct_account_daily_usage"]}
+    assert usage[("a1", dates[-1])] >= 150_000
