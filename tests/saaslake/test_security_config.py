@@ -88,14 +88,15 @@ def test_the_container_runs_as_a_non_root_user() -> None:
 
 @pytest.mark.slow
 def test_no_secret_from_the_environment_reaches_a_file_or_an_output(settings: Settings) -> None:
-    """Given dummy secrets in the environment, when the whole pipeline, status, sql, summary and
-    dbt-env run, then no output and no file under the data root contains them."""
+    """Given dummy secrets in the environment, when simulate, ingest, build, status, summary, sql,
+    dbt-env and verify run, then no output and no file under the data root contains them."""
     secret = f"dummy-secret-{secrets.token_hex(8)}"
     env = {**os.environ, "LAKEHOUSE_ROOT": str(settings.root), "AWS_SECRET_ACCESS_KEY": secret,
            "AWS_ACCESS_KEY_ID": f"AKIA{secret}", "MARIMO_TOKEN": secret,
            "OPENLINEAGE_API_KEY": secret}
     outputs = []
-    for args in (["simulate", "--scale", "0.01", "--daily-days", "1"], ["run"], ["status"],
+    for args in (["simulate", "--scale", "0.01", "--daily-days", "1"], ["ingest"],
+                 ["build", "--models-only"], ["status"],
                  ["summary"], ["sql", "select count(*) from gold.dim_accounts"], ["dbt-env"],
                  ["verify"]):
         done = subprocess.run([sys.executable, "-m", "saaslake.cli", *args], cwd=PROJECT,
