@@ -108,27 +108,39 @@ _KPI_SPEC = (
 
 
 def headline_values(data: DashboardData, month: date) -> dict[str, Any]:
+    """Every KPI card's value for one month (see ``headline_table``)."""
+    return headline_table(data)[month]
+
+
+def headline_table(data: DashboardData) -> dict[date, dict[str, Any]]:
     """Every KPI card's value for one month: Gold's KPIs and the figures derived from them.
 
     Besides ``saas_kpis_monthly``'s columns: ``net_new_mrr_usd`` (closing minus opening
     MRR), ``ltv_usd`` (ARPA / logo churn rate: the MRR an average customer brings over the
     expected ``1 / churn`` months of its life; None when nobody churned) and
     ``trial_conversion_3m`` (trials converted / closed trials, for trials started in the
-    month and the two before). Definitions: docs/reference/gold-metrics.md.
+    month and the two before). Definitions: docs/reference/gold-metrics.md. Every month of
+    ``data.kpis``, from one pass over each table.
     """
-    values = dict(next(r for r in data.kpis.to_pylist() if r["month_start"] == month))
-    bridge = next((r for r in data.movements.to_pylist() if r["month_start"] == month), None)
-    values["net_new_mrr_usd"] = (bridge["closing_mrr_usd"] - bridge["opening_mrr_usd"]
-                                 if bridge else None)
-    churn, arpa = values["logo_churn_rate"], values["arpa_usd"]
-    values["ltv_usd"] = (Decimal(float(arpa) / churn).quantize(Decimal("0.01"))
-                         if arpa is not None and churn else None)
-    first = date(month.year - (month.month <= 2), (month.month - 3) % 12 + 1, 1)
-    window = [r for r in data.trials.to_pylist() if first <= r["month_start"] <= month]
-    converted = sum(r["trials_converted"] for r in window)
-    closed = converted + sum(r["trials_lapsed"] for r in window)
-    values["trial_conversion_3m"] = converted / closed if closed else None
-    return values
+    bridges = {r["month_start"]: r for r in data.movements.to_pylist()}
+    trials = data.trials.to_pylist()
+    table = {}
+    for row in data.kpis.to_pylist():
+        month = row["month_start"]
+        values = dict(row)
+        bridge = bridges.get(month)
+        values["net_new_mrr_usd"] = (bridge["closing_mrr_usd"] - bridge["opening_mrr_usd"]
+                                     if bridge else None)
+        churn, arpa = values["logo_churn_rate"], values["arpa_usd"]
+        values["ltv_usd"] = (Decimal(float(arpa) / churn).quantize(Decimal("0.01"))
+                             if arpa is not None and churn else None)
+        first = date(month.year - (month.month <= 2), (month.month - 3) % 12 + 1, 1)
+        window = [r for r in trials if first <= r["month_start"] <= month]
+        converted = sum(r["trials_converted"] for r in window)
+        closed = converted + sum(r["trials_lapsed"] for r in window)
+        values["trial_conversion_3m"] = converted / closed if closed else None
+        table[month] = values
+    return table
 
 
 def kpi_cards(data: DashboardData) -> list[Kpi]:
@@ -137,8 +149,9 @@ def kpi_cards(data: DashboardData) -> list[Kpi]:
     if latest_row is None:
         return []
     previous_row = data.previous()
-    latest = headline_values(data, latest_row["month_start"])
-    previous = headline_values(data, previous_row["month_start"]) if previous_row else None
+    table = headline_table(data)
+    latest = table[latest_row["month_start"]]
+    previous = table[previous_row["month_start"]] if previous_row else None
     cards = []
     for key, label, fmt, good in _KPI_SPEC:
         value = latest[key]
@@ -447,8 +460,8 @@ def readable_table(table: pa.Table) -> tuple[pd.DataFrame, dict[str, str]]:
 
 def kpi_trends_chart(data: DashboardData) -> alt.VConcatChart:
     """Net new MRR, ARPA, paying customers and the quick ratio per month, side by side."""
-    months = [r["month_start"] for r in data.kpis.to_pylist()]
-    rows = [headline_values(data, m) for m in months]
+    table = headline_table(data)
+    months, rows = list(table), list(table.values())
     series = {"net_new_mrr_usd": ("Net new MRR", "$,.0f"), "arpa_usd": ("ARPA", "$,.2f"),
               "paying_customers": ("Paying customers", ",d"),
               "quick_ratio": ("Quick ratio", ".2f")}

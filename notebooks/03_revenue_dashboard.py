@@ -9,9 +9,8 @@ with app.setup:
     import marimo as mo
 
     from analytics import charts, metrics
-    from lakecore.errors import LakehouseError
     from lakecore.settings import Settings
-    from saaslake.notebook import ALL, chosen, dimension_label, gold_unavailable
+    from saaslake.notebook import chosen, dimension_dropdowns, filter_options, gold_unavailable
 
 
 @app.cell
@@ -31,11 +30,7 @@ def _():
 @app.cell
 def _():
     settings = Settings.from_env()
-    try:
-        options = metrics.fetch_filter_options(settings)
-        gold_problem = None
-    except LakehouseError as err:
-        options, gold_problem = None, str(err)
+    options, gold_problem = filter_options(settings)
     return gold_problem, options, settings
 
 
@@ -46,18 +41,13 @@ def _(gold_problem):
 
 @app.cell
 def _(options):
-    _values = options.values if options else {}
     months = mo.ui.date_range(
         start=options.first_month if options else None,
         stop=options.last_month if options else None,
         value=(options.first_month, options.last_month) if options else None,
         label="Months",
     )
-    dimensions = mo.ui.dictionary({
-        name: mo.ui.dropdown([ALL, *_values.get(name, [])], value=ALL,
-                             label=dimension_label(name))
-        for name in metrics.DIMENSIONS
-    })
+    dimensions = dimension_dropdowns(options)
     return dimensions, months
 
 

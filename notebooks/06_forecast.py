@@ -9,7 +9,7 @@ with app.setup:
     from analytics import charts, forecast, metrics
     from lakecore.errors import LakehouseError
     from lakecore.settings import Settings
-    from saaslake.notebook import ALL, chosen, dimension_label, gold_unavailable
+    from saaslake.notebook import chosen, dimension_dropdowns, filter_options, gold_unavailable
 
 
 @app.cell
@@ -29,11 +29,7 @@ def _():
 @app.cell
 def _():
     settings = Settings.from_env()
-    try:
-        options = metrics.fetch_filter_options(settings)
-        gold_problem = None
-    except LakehouseError as err:
-        options, gold_problem = None, str(err)
+    options, gold_problem = filter_options(settings)
     return gold_problem, options, settings
 
 
@@ -44,12 +40,7 @@ def _(gold_problem):
 
 @app.cell
 def _(options):
-    _values = options.values if options else {}
-    dimensions = mo.ui.dictionary({
-        name: mo.ui.dropdown([ALL, *_values.get(name, [])], value=ALL,
-                             label=dimension_label(name))
-        for name in metrics.DIMENSIONS
-    })
+    dimensions = dimension_dropdowns(options)
     horizon = mo.ui.slider(3, 24, value=12, step=1, label="Months ahead", show_value=True)
     mo.hstack([horizon, *dimensions.values()], justify="start", wrap=True) if options else None
     return dimensions, horizon

@@ -10,6 +10,11 @@ from collections.abc import Callable
 
 import marimo as mo
 
+from analytics.filters import DIMENSIONS
+from analytics.metrics import FilterOptions, fetch_filter_options
+from lakecore.errors import LakehouseError
+from lakecore.settings import Settings
+
 
 def live_log(title: str, lines: int = 25) -> Callable[[str], None]:
     """A progress callback that shows the last lines of a running step in the cell.
@@ -61,6 +66,38 @@ def chosen(value: str | None) -> tuple[str, ...]:
         ``()`` for ``ALL`` or None, else ``(value,)``.
     """
     return () if value in (None, ALL) else (str(value),)
+
+
+def filter_options(settings: Settings) -> tuple[FilterOptions | None, str | None]:
+    """The dashboard filters' options, or None and the reason Gold cannot be read.
+
+    Args:
+        settings: The lakehouse.
+
+    Returns:
+        ``(options, None)``, or ``(None, message)`` when Gold is not available.
+    """
+    try:
+        return fetch_filter_options(settings), None
+    except LakehouseError as err:
+        return None, str(err)
+
+
+def dimension_dropdowns(options: FilterOptions | None) -> mo.ui.dictionary:
+    """One dropdown per filter dimension, ``ALL`` first, then the values Gold holds.
+
+    Args:
+        options: From ``filter_options`` (None: dropdowns offering only ``ALL``).
+
+    Returns:
+        A ``mo.ui.dictionary`` keyed by dimension name.
+    """
+    values = options.values if options else {}
+    return mo.ui.dictionary({
+        name: mo.ui.dropdown([ALL, *values.get(name, [])], value=ALL,
+                             label=dimension_label(name))
+        for name in DIMENSIONS
+    })
 
 
 def gold_unavailable(problem: str | None) -> object:
