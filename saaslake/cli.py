@@ -51,7 +51,8 @@ class _Parser(argparse.ArgumentParser):
         raise UserInputError(f"{message} (see `{self.prog} --help`)")
 
 
-def build_parser() -> argparse.ArgumentParser:
+# One flat block of statements per subcommand reads better than a helper per subcommand.
+def build_parser() -> argparse.ArgumentParser:  # noqa: PLR0915
     """The parser of ``lakehouse`` and its subcommands; usage errors raise UserInputError."""
     parser = _Parser(prog="lakehouse", description=__doc__.splitlines()[0] if __doc__ else "")
     parser.add_argument("--root", help="data root (env LAKEHOUSE_ROOT, default ./lakehouse)")
@@ -121,6 +122,16 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("docs", help="generate the static dbt docs site (offline)")
     sub.add_parser("dbt-env", help="print the environment the plain dbt CLI needs, as "
                    "shell exports: eval \"$(lakehouse dbt-env)\"")
+    lin = sub.add_parser("lineage", help="the column lineage of a Silver or Gold column, "
+                         "down to Bronze and the landing contract")
+    lin.add_argument("column", help="<layer>.<table>.<column>, e.g. "
+                     "gold.saas_kpis_monthly.mrr_usd")
+    lin.add_argument("--format", choices=("text", "json"), default="text")
+    exp = sub.add_parser("explain-mrr", help="one account-month's Gold MRR, version by "
+                         "version, down to the Bronze batch, landing file and line")
+    exp.add_argument("account_id", metavar="ACCOUNT_ID", help="an account of gold.dim_accounts")
+    exp.add_argument("month", metavar="MONTH", help="YYYY-MM, within Gold's months")
+    exp.add_argument("--format", choices=("table", "json"), default="table")
 
     sql = sub.add_parser("sql", help="read-only SQL over bronze.*, silver.*, gold.*, meta.*")
     sql.add_argument("query", help='e.g. "select count(*) from bronze.events"')
@@ -371,6 +382,29 @@ def cmd_dbt_env(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_lineage(settings: Settings, args: argparse.Namespace) -> int:
+    """``lakehouse lineage``: one column's lineage down to the landing contract."""
+    import json
+
+    from transform.column_lineage import column_chain, render_text, to_json
+
+    chain = column_chain(settings, args.column)
+    print(json.dumps(to_json(chain), indent=2) if args.format == "json" else render_text(chain))
+    return 0
+
+
+def cmd_explain_mrr(settings: Settings, args: argparse.Namespace) -> int:
+    """``lakehouse explain-mrr``: an account-month's Gold MRR down to its source lines."""
+    import json
+
+    from analytics.explain import explain_mrr
+
+    explanation = explain_mrr(settings, args.account_id, args.month)
+    print(json.dumps(explanation.to_dict(), indent=2) if args.format == "json"
+          else explanation.render_table())
+    return 0
+
+
 COMMANDS = {
     "simulate": cmd_simulate,
     "ingest": cmd_ingest,
@@ -385,6 +419,8 @@ COMMANDS = {
     "rebuild": cmd_rebuild,
     "forecast": cmd_forecast,
     "reingest": cmd_reingest,
+    "lineage": cmd_lineage,
+    "explain-mrr": cmd_explain_mrr,
 }
 
 

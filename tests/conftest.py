@@ -3,6 +3,8 @@
 ``settings`` and ``write_landing``: an isolated, empty lakehouse per test and a writer of
 its landing files. ``lakehouse``: one small built lakehouse per session, read by the
 metric-layer tests (tests/analytics) and the notebook tests (tests/notebooks).
+``kitchen_sink_lake``: the hand-made metrics fixture, ingested and built with every test
+once per session (the reference-metric and row-lineage tests read it).
 """
 
 from __future__ import annotations
@@ -57,4 +59,19 @@ def lakehouse(tmp_path_factory: pytest.TempPathFactory) -> Settings:
     settings = Settings.from_env(root=tmp_path_factory.mktemp("notebooks") / "lakehouse")
     simulate(settings.landing, scale=0.02, daily_days=3, dirty_share=0.02)
     run(settings, tests=False)
+    return settings
+
+
+@pytest.fixture(scope="session")
+def kitchen_sink_lake(tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    """The kitchen-sink landing zone (tests/fixtures/metrics) run through the real pipeline:
+    ingested, built with all data and unit tests, published."""
+    import shutil
+
+    from saaslake.pipeline import run
+    from tests.helpers import KITCHEN_SINK
+
+    settings = Settings.from_env(root=tmp_path_factory.mktemp("kitchen_sink") / "lakehouse")
+    shutil.copytree(KITCHEN_SINK, settings.landing)
+    run(settings, tests=True)
     return settings

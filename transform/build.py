@@ -190,7 +190,9 @@ def _build(settings: Settings, *, select: str | None, full_refresh: bool,
 def generate_docs(settings: Settings, *, progress: Progress | None = None) -> Path:
     """Generate the dbt documentation as one offline HTML file and return its path.
 
-    Uses the catalogs of the last build (run ``build`` first for column types).
+    Uses the catalogs of the last build (run ``build`` first for column types). Next to it,
+    ``lineage.md`` holds the column lineage of every Gold column
+    (``transform.column_lineage``), from the manifest this same run wrote.
     """
     say = progress or (lambda _line: None)
     for path in (settings.warehouse, settings.duckdb_temp):
@@ -211,6 +213,11 @@ def generate_docs(settings: Settings, *, progress: Progress | None = None) -> Pa
         raise BuildError(f"dbt docs generate failed: {outcome.exception}")
     page = target / "static_index.html"
     say(f"dbt docs: {page}")
+    from transform.column_lineage import (  # noqa: PLC0415 - sqlglot's lineage: docs only
+        write_lineage_docs,
+    )
+
+    say(f"column lineage of every Gold column: {write_lineage_docs(settings, target)}")
     return page
 
 

@@ -205,18 +205,15 @@ def test_incremental_daily_builds_equal_a_full_rebuild_with_late_data(lake: Sett
     assert mrr[("a3", dates[0].replace(day=1))] == Decimal("180.00")
 
 
-def test_reference_metrics_match_to_the_cent(lake: Settings) -> None:
+def test_reference_metrics_match_to_the_cent(kitchen_sink_lake: Settings) -> None:
     """Given the kitchen-sink landing zone ingested by the real loader, when Silver and Gold are
     built with all tests, then the four Gold metric tables (docs/reference/gold-metrics.md) equal
     the pure-Python reference to the cent."""
-    # Given the hand-made kitchen-sink landing zone, ingested by the real loader
-    shutil.copytree(KITCHEN_SINK, lake.landing, dirs_exist_ok=True)
-    ingest(lake)
-    # When Silver and Gold are built (all tests)
-    build(lake)
+    # Given the hand-made kitchen-sink landing zone, ingested by the real loader and built
+    # with all tests (the session's `kitchen_sink_lake`, shared with the row-lineage tests)
     # Then the four Gold metric tables (docs/reference/gold-metrics.md) equal the pure-Python
     # reference, to the cent
-    assert_matches_reference(lake, KITCHEN_SINK)
+    assert_matches_reference(kitchen_sink_lake, KITCHEN_SINK)
 
 
 def test_unknown_plan_fails_naming_rows_and_keeps_published_gold(lake: Settings) -> None:
