@@ -40,6 +40,8 @@ from ingestion.landing import LandingFile, LayoutProblem, classify, discover, re
 from ingestion.manifest import BatchRecord, Manifest
 from ingestion.schemas import write_empty_schemas
 from ingestion.validate import ValidationQuery, validation_query
+from lakecore import ledger
+from lakecore import openlineage as ol
 from lakecore.duck import connect_duckdb
 from lakecore.errors import (
     FileRejectedError,
@@ -182,10 +184,40 @@ def ingest(
     Returns:
         What happened to every file.
     """
-    say = progress or (lambda _msg: None)
+    say = ledger.progress_logger(progress or (lambda _msg: None))
     lock = pipeline_lock(settings, "ingest") if take_lock else nullcontext()
-    with lock:
-        return _ingest(settings, files, say)
+    with lock, ledger.step(settings, "ingest", "bronze") as step:
+        report = _ingest(settings, files, say)
+        record_ingest(settings, step, report)
+        return report
+
+
+def record_ingest(settings: Settings, step: ledger.Step, report: IngestReport) -> None:
+    """Fill the ledger step and its lineage datasets from what the ingest did."""
+    loaded = [o for o in report.outcomes if o.status in ("loaded", "empty")]
+    step.files_read = len(report.outcomes)
+    step.rows_read = report.input_rows
+    step.rows_written = report.landed_rows
+    step.quarantined_rows = report.quarantined_rows
+    step.files_written = len(loaded)
+    step.bytes_read = sum(_size(settings.landing / o.landing_file) for o in report.outcomes)
+    step.detail = {status: report.count(status) for status in
+                   ("loaded", "empty", "duplicate", "rejected", "refused") if report.count(status)}
+    namespace = ol.data_namespace(settings)
+    step.inputs = [ol.DatasetRef(namespace, f"landing/{o.landing_file}") for o in loaded]
+    by_entity: dict[str, int] = {}
+    for outcome in loaded:
+        entity = "/".join(Path(outcome.landing_file).parts[:2])
+        by_entity[entity] = by_entity.get(entity, 0) + outcome.landed_rows
+    step.outputs = [ol.DatasetRef(namespace, f"bronze/{entity}", row_count=rows)
+                    for entity, rows in sorted(by_entity.items())]
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0
 
 
 #: Small files of one entity are validated together, up to this many bytes per statement.
@@ -213,7 +245,9 @@ def _ingest(settings: Settings, files: list[str] | None, say: Progress) -> Inges
     started = time.perf_counter()
     settings.ensure_dirs()
     manifest = Manifest(settings.manifest_path)
-    report = IngestReport(run_id=uuid.uuid4().hex[:12], landing=settings.landing)
+    current = ledger.current_run()
+    report = IngestReport(run_id=current.run_id if current else uuid.uuid4().hex[:12],
+                          landing=settings.landing)
     report.orphans_removed = remove_orphans(settings, manifest)
     for orphan in report.orphans_removed:
         say(f"removed orphan of an interrupted run: {orphan}")

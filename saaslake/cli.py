@@ -15,6 +15,7 @@ from collections.abc import Callable, Sequence
 from datetime import date
 from typing import NoReturn
 
+from lakecore import ledger, logs
 from lakecore.errors import LakehouseError, UserInputError
 from lakecore.settings import Settings, SimulationDefaults
 
@@ -59,6 +60,10 @@ def build_parser() -> argparse.ArgumentParser:  # noqa: PLR0915
     parser.add_argument("--landing", help="landing zone (env LAKEHOUSE_LANDING, "
                         "default $LAKEHOUSE_ROOT/landing)")
     parser.add_argument("-q", "--quiet", action="store_true", help="print only the summary")
+    parser.add_argument("--log-level", choices=("debug", "info", "warning", "error"),
+                        help="level of the JSON logs under $LAKEHOUSE_ROOT/_meta/logs and of "
+                        "the console log lines (env LAKEHOUSE_LOG_LEVEL; default: info in the "
+                        "file, warnings only on the console)")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     sim = sub.add_parser("simulate", help="write simulated source exports into the landing zone")
@@ -133,6 +138,12 @@ def build_parser() -> argparse.ArgumentParser:  # noqa: PLR0915
     exp.add_argument("month", metavar="MONTH", help="YYYY-MM, within Gold's months")
     exp.add_argument("--format", choices=("table", "json"), default="table")
 
+    hea = sub.add_parser("health", help="check freshness, volume, schema changes, quarantine "
+                         "and tests now; exit 1 when a check fails")
+    hea.add_argument("--format", choices=("table", "json"), default="table")
+    hea.add_argument("--fail-on", choices=("fail", "warn"), default="fail",
+                     help="exit 1 on failures only (default) or on warnings too")
+
     sql = sub.add_parser("sql", help="read-only SQL over bronze.*, silver.*, gold.*, meta.*")
     sql.add_argument("query", help='e.g. "select count(*) from bronze.events"')
     sql.add_argument("--format", choices=("table", "csv", "json"), default="table")
@@ -140,12 +151,18 @@ def build_parser() -> argparse.ArgumentParser:  # noqa: PLR0915
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None) -> int:  # noqa: PLR0911 - one exit per kind
     """Entry point of the ``lakehouse`` console script."""
     try:
         args = build_parser().parse_args(argv)
         settings = Settings.from_env(root=args.root, landing=args.landing)
-        return COMMANDS[args.command](settings, args)
+        logs.resolve_level(args.log_level)  # a bad LAKEHOUSE_LOG_LEVEL is one line here
+        command = COMMANDS[args.command]
+        with logs.level_override(args.log_level):
+            if args.command in RECORDED:
+                with ledger.run(settings, args.command):
+                    return command(settings, args)
+            return command(settings, args)
     except LakehouseError as exc:
         print(f"lakehouse: error: {exc}", file=sys.stderr)
         return exc.exit_code
@@ -187,9 +204,12 @@ def cmd_simulate(settings: Settings, args: argparse.Namespace) -> int:
     if start > args.end:
         raise UserInputError(f"--start {start} is after --end {args.end}")
     settings.landing.mkdir(parents=True, exist_ok=True)
-    summary = simulate(settings.landing, scale=args.scale, start=start, end=args.end,
-                       seed=args.seed, daily_days=args.daily_days, dirty_share=args.dirty,
-                       progress=_say(args))
+    with ledger.step(settings, "simulate", "landing") as step:
+        summary = simulate(settings.landing, scale=args.scale, start=start, end=args.end,
+                           seed=args.seed, daily_days=args.daily_days,
+                           dirty_share=args.dirty, progress=_say(args))
+        step.files_written, step.rows_written = summary.files, sum(summary.rows.values())
+        step.detail = {"scale": args.scale, "seed": args.seed, "end": str(args.end)}
     total = sum(summary.rows.values())
     print(f"simulate: {summary.files:,} files, {total:,} rows into {settings.landing} "
           f"in {summary.seconds:.1f} s")
@@ -235,11 +255,52 @@ def cmd_status(settings: Settings, args: argparse.Namespace) -> int:
         print(f"{len(rejected)} rejected file(s):")
         for r in rejected[:20]:
             print(f"  {r['landing_file']}: {r['reason']}")
+    _print_latest_run_and_health(settings)
     orphans = list_orphans(settings)
     if orphans:
         print(f"{len(orphans)} uncommitted file(s) from an interrupted run "
               "(removed by the next ingest)")
     return 0
+
+
+def _print_latest_run_and_health(settings: Settings) -> None:
+    """The last recorded run with its steps, and the latest health checks' flags."""
+    from transform import health
+
+    last = ledger.rows(settings, "select * from runs where status != 'running' "
+                       "order by started_at desc limit 1")
+    if last:
+        run = last[0]
+        print(f"last run: {run['command']} {run['status']} at {run['started_at']} in "
+              f"{run['seconds'] or 0:.1f} s" + (f": {run['error']}" if run["error"] else ""))
+        for step in ledger.rows(settings, "select * from run_steps where run_id = ? order by "
+                                "step_id", [run["run_id"]]):
+            moved = ", ".join(f"{step[k]:,} {k.replace('_', ' ')}" for k in
+                              ("rows_read", "rows_written", "quarantined_rows")
+                              if step[k] is not None)
+            print(f"  {step['step']} ({step['layer']}): {step['status']} in "
+                  f"{step['seconds'] or 0:.1f} s" + (f", {moved}" if moved else ""))
+    report = health.latest(settings)
+    if report is not None:
+        for line in report.lines():
+            print(line)
+        print("(history: meta.runs, meta.run_steps, meta.dbt_results, meta.health_checks; "
+              "`lakehouse health` checks now)")
+
+
+def cmd_health(settings: Settings, args: argparse.Namespace) -> int:
+    """``lakehouse health``: run the data-health checks; exit 1 on a failure (or warning)."""
+    import json
+
+    from transform import health
+
+    report = health.run_checks(settings)
+    if args.format == "json":
+        print(json.dumps(report.to_dict(), indent=2, default=str))
+    else:
+        print("\n".join(report.lines()))
+    bad = ("fail",) if args.fail_on == "fail" else ("fail", "warn")
+    return 1 if report.status in bad else 0
 
 
 def cmd_sql(settings: Settings, args: argparse.Namespace) -> int:
@@ -421,7 +482,12 @@ COMMANDS = {
     "reingest": cmd_reingest,
     "lineage": cmd_lineage,
     "explain-mrr": cmd_explain_mrr,
+    "health": cmd_health,
 }
+#: Commands that do work and are recorded in the run ledger (``meta.runs``) as one run each;
+#: ``ingest``, ``build``, ``run`` and ``rebuild`` record themselves in the library as well.
+RECORDED = frozenset({"simulate", "ingest", "build", "run", "rebuild", "verify", "reingest",
+                      "docs", "health"})
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from ingestion.loader import IngestReport, ingest
+from lakecore import ledger
 from lakecore.lock import pipeline_lock
 from lakecore.settings import Settings
 from transform.build import BuildResult, build
@@ -40,7 +41,7 @@ def run(settings: Settings, *, progress: Progress | None = None, full_refresh: b
             the last successful build.
     """
     say = progress or (lambda _msg: None)
-    with pipeline_lock(settings, "run"):
+    with pipeline_lock(settings, "run"), ledger.run(settings, "run"):
         report = ingest(settings, progress=say, take_lock=False)
         say(report.summary())
         result = build(settings, progress=say, take_lock=False, full_refresh=full_refresh,

@@ -11,24 +11,29 @@ success it publishes the new catalog snapshots atomically and expires old ones
 from __future__ import annotations
 
 import shutil
+import sqlite3
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager, nullcontext
-from dataclasses import dataclass
+from contextlib import closing, contextmanager, nullcontext
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import duckdb
 
+from ingestion.contract import ENTITIES
 from ingestion.integrity import verify
 from ingestion.manifest import Manifest
 from ingestion.schemas import write_empty_schemas
+from lakecore import ledger
+from lakecore import openlineage as ol
 from lakecore.duck import install_extensions
-from lakecore.errors import BuildError, UserInputError, is_disk_full
+from lakecore.errors import BuildError, LakehouseError, UserInputError, is_disk_full
 from lakecore.lock import pipeline_lock
 from lakecore.settings import DBT_PROJECT_DIR, Settings
-from transform import catalogs, warehouse
+from transform import catalogs, health, warehouse
 from transform.dbt_runner import (
     DbtOutcome,
+    NodeResult,
     Progress,
     collect,
     dbt_environment,
@@ -102,9 +107,9 @@ def build(
         UserInputError: Bronze is empty: nothing was ever ingested.
         PipelineLockedError: Another pipeline run holds the lock.
     """
-    say = progress or (lambda _line: None)
+    say = ledger.progress_logger(progress or (lambda _line: None))
     lock = pipeline_lock(settings, "build") if take_lock else nullcontext()
-    with lock, _disk_full_is_one_line(settings):
+    with lock, ledger.run(settings, "build"), _disk_full_is_one_line(settings):
         return _build(settings, select=select, full_refresh=full_refresh, say=say,
                       tests=tests, models=models)
 
@@ -117,8 +122,9 @@ def rebuild(settings: Settings, *, progress: Progress | None = None, tests: bool
     and their data go to ``warehouse/corrupt-<time>/`` (kept for diagnosis), then a full
     build runs and publishes. Bronze is not touched. Runs under the pipeline lock.
     """
-    say = progress or (lambda _line: None)
-    with pipeline_lock(settings, "rebuild"), _disk_full_is_one_line(settings):
+    say = ledger.progress_logger(progress or (lambda _line: None))
+    with pipeline_lock(settings, "rebuild"), ledger.run(settings, "rebuild"), \
+            _disk_full_is_one_line(settings):
         _refuse_empty_bronze(settings)
         settings.ensure_dirs()
         catalogs.move_warehouse_aside(settings, say)
@@ -131,7 +137,8 @@ def _build(settings: Settings, *, select: str | None, full_refresh: bool,
     if not (tests or models):
         raise ValueError("nothing to do: both models and tests are off")
     _refuse_empty_bronze(settings)
-    _refuse_damaged_bronze(settings, say)
+    with ledger.step(settings, "verify_bronze", "bronze") as step:
+        step.files_read = _refuse_damaged_bronze(settings, say)
     started = time.perf_counter()
     settings.ensure_dirs()
     for path in (settings.warehouse, settings.silver, settings.gold, settings.duckdb_temp):
@@ -159,32 +166,105 @@ def _build(settings: Settings, *, select: str | None, full_refresh: bool,
     result = BuildResult(full_refresh=full_refresh and models, command=args[0], tested=tests)
     say(f"dbt {args[0]}{' --full-refresh' if full_refresh else ''}"
         f"{f' --select {select}' if select else ''}")
-    with dbt_environment(settings):
-        try:
-            counted = collect(invoke(args, say))
-        finally:
-            release_connection()
-    for name in ("models", "tests", "unit_tests", "skipped", "failures", "warnings"):
-        setattr(result, name, getattr(counted, name))
-    result.seconds = time.perf_counter() - started
-    full = [f.name for f in result.failures if "No space left" in f.message]
-    if full:
-        raise BuildError(_disk_full_message(settings, f"while building {', '.join(full)}"))
-    if result.failures:
-        published = warehouse.read_publications(settings)
-        kept = (f"Gold still shows the last successful build (as of "
-                f"{published[-1].as_of_date})" if published
-                else "no Gold has been published yet")
-        raise BuildError(f"build failed; {kept}\n" + result.summary())
+    with ledger.step(settings, f"dbt_{args[0]}", "silver+gold") as step:
+        with dbt_environment(settings):
+            try:
+                counted = collect(invoke(args, say))
+            finally:
+                release_connection()
+        for name in ("models", "tests", "unit_tests", "skipped", "failures", "warnings"):
+            setattr(result, name, getattr(counted, name))
+        record_dbt_step(settings, step, counted)
+        result.seconds = time.perf_counter() - started
+        full = [f.name for f in result.failures if "No space left" in f.message]
+        if full:
+            raise BuildError(_disk_full_message(settings, f"while building {', '.join(full)}"))
+        if result.failures:
+            health.run_checks(settings, say)
+            published = warehouse.read_publications(settings)
+            kept = (f"Gold still shows the last successful build (as of "
+                    f"{published[-1].as_of_date})" if published
+                    else "no Gold has been published yet")
+            raise BuildError(f"build failed; {kept}\n" + result.summary())
     if models:
-        catalogs.compact_deletes(settings, say)
-        silver, gold, as_of = catalogs.latest_snapshots(settings)
-        result.publication = warehouse.publish(settings, silver_snapshot=silver,
-                                               gold_snapshot=gold, as_of_date=as_of)
-        catalogs.expire_old_builds(settings, keep=catalogs.KEEP_PUBLICATIONS, say=say)
+        with ledger.step(settings, "publish", "gold") as step:
+            catalogs.compact_deletes(settings, say)
+            silver, gold, as_of = catalogs.latest_snapshots(settings)
+            result.publication = warehouse.publish(settings, silver_snapshot=silver,
+                                                   gold_snapshot=gold, as_of_date=as_of)
+            catalogs.expire_old_builds(settings, keep=catalogs.KEEP_PUBLICATIONS, say=say)
+            step.detail = {"as_of_date": as_of, "silver_snapshot": silver,
+                           "gold_snapshot": gold}
+    health.run_checks(settings, say)
     result.seconds = time.perf_counter() - started
     say(result.summary())
     return result
+
+
+def record_dbt_step(settings: Settings, step: ledger.Step, outcome: DbtOutcome) -> None:
+    """Keep dbt's per-node results in ``meta.dbt_results`` and describe the step's datasets.
+
+    Gold tables carry their column lineage (``transform.column_lineage``) in the
+    OpenLineage events; Silver and Gold tables their row counts where dbt reports them.
+    """
+    rows = table_rows(settings)
+    outcome.nodes[:] = [replace(n, rows_affected=rows.get((n.layer or "", n.name)))
+                        if n.resource_type == "model" and n.status == "success" else n
+                        for n in outcome.nodes]
+    step.run.write_many(
+        "insert or replace into dbt_results (run_id, unique_id, name, resource_type, layer, "
+        "status, seconds, rows_affected, failures, message) values (?,?,?,?,?,?,?,?,?,?)",
+        [(step.run.run_id, n.unique_id, n.name, n.resource_type, n.layer, n.status, n.seconds,
+          n.rows_affected, n.failures, n.message) for n in outcome.nodes])
+    models = [n for n in outcome.nodes if n.resource_type == "model"]
+    step.rows_written = sum(n.rows_affected or 0 for n in models) or None
+    step.detail = {"models": outcome.models, "tests": outcome.tests,
+                   "unit_tests": outcome.unit_tests, "failures": len(outcome.failures),
+                   "rows_by_layer": {layer: sum(n.rows_affected or 0 for n in models
+                                                if n.layer == layer)
+                                     for layer in ("silver", "gold")}}
+    namespace = ol.data_namespace(settings)
+    step.inputs = [ol.DatasetRef(namespace, f"bronze/{e.source}/{e.name}")
+                   for e in ENTITIES.values()]
+    step.outputs = [ol.DatasetRef(namespace, f"{n.layer}.{n.name}", row_count=n.rows_affected,
+                                  column_lineage=_column_lineage(settings, n, namespace))
+                    for n in models if n.status == "success"]
+
+
+def table_rows(settings: Settings) -> dict[tuple[str, str], int]:
+    """Rows of every current Silver and Gold table, from the DuckLake catalogs' statistics.
+
+    dbt-duckdb reports no row count for a model; DuckLake keeps one per table.
+    """
+    counts: dict[tuple[str, str], int] = {}
+    for layer in ("silver", "gold"):
+        path = settings.catalog_path(layer)
+        if not path.exists():
+            continue
+        try:
+            with closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30)) as con:
+                for name, records in con.execute(
+                        "select t.table_name, s.record_count from ducklake_table t join "
+                        "ducklake_table_stats s using (table_id) where t.end_snapshot is null"):
+                    counts[(layer, name)] = int(records or 0)
+        except sqlite3.Error:
+            continue  # an unreadable catalog is the build's business, not the ledger's
+    return counts
+
+
+def _column_lineage(settings: Settings, node: NodeResult, namespace: str
+                    ) -> dict[str, tuple[ol.ColumnSource, ...]]:
+    """Each column of a Gold table and the upstream columns it is computed from."""
+    if node.layer != "gold":
+        return {}
+    from transform.column_lineage import direct_upstream  # noqa: PLC0415 - sqlglot parse
+
+    try:
+        upstream = direct_upstream(settings, node.name)
+    except LakehouseError:
+        return {}
+    return {column: tuple(ol.ColumnSource(namespace, ref.relation, ref.column) for ref in refs)
+            for column, refs in upstream.items()}
 
 
 def generate_docs(settings: Settings, *, progress: Progress | None = None) -> Path:
@@ -264,7 +344,7 @@ def _refuse_empty_bronze(settings: Settings) -> None:
             "`lakehouse ingest` first, or `lakehouse run` to ingest and build")
 
 
-def _refuse_damaged_bronze(settings: Settings, say: Progress) -> None:
+def _refuse_damaged_bronze(settings: Settings, say: Progress) -> int:
     """Raise when a committed Bronze file is not what was committed (F12): never build on it.
 
     Every committed Bronze and quarantine file is hashed and compared with the SHA-256 the
@@ -278,9 +358,9 @@ def _refuse_damaged_bronze(settings: Settings, say: Progress) -> None:
     if report.ok:
         say(f"Bronze: {report.files:,} committed file(s) match their recorded SHA-256 "
             f"({report.seconds:.1f} s)")
-    else:
-        published = warehouse.read_publications(settings)
-        kept = ("Gold still shows the last successful build" if published
-                else "no Gold has been published yet")
-        raise BuildError(f"Bronze is damaged; nothing was built and {kept}\n"
-                         + report.summary())
+        return report.files
+    published = warehouse.read_publications(settings)
+    kept = ("Gold still shows the last successful build" if published
+            else "no Gold has been published yet")
+    raise BuildError(f"Bronze is damaged; nothing was built and {kept}\n"
+                     + report.summary())

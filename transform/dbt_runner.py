@@ -47,6 +47,21 @@ class Failure:
         return "\n".join(lines)
 
 
+@dataclass(frozen=True)
+class NodeResult:
+    """One model's or test's result, as the run ledger keeps it (``meta.dbt_results``)."""
+
+    unique_id: str
+    name: str
+    resource_type: str
+    layer: str | None
+    status: str
+    seconds: float
+    rows_affected: int | None
+    failures: int | None
+    message: str
+
+
 @dataclass
 class DbtOutcome:
     """What one dbt invocation ran and which nodes did not pass."""
@@ -57,6 +72,7 @@ class DbtOutcome:
     skipped: int = 0
     failures: list[Failure] = field(default_factory=list)
     warnings: list[Failure] = field(default_factory=list)
+    nodes: list[NodeResult] = field(default_factory=list)
 
 
 def profile_environment(settings: Settings) -> dict[str, str]:
@@ -130,6 +146,7 @@ def collect(outcome: Any) -> DbtOutcome:
         kind = node.resource_type.value if hasattr(node.resource_type, "value") else str(
             node.resource_type)
         status = str(getattr(item.status, "value", item.status))
+        result.nodes.append(_node_result(item, kind, status))
         if kind == "model":
             result.models += 1
         elif kind == "test":
@@ -146,6 +163,27 @@ def collect(outcome: Any) -> DbtOutcome:
         message = str(outcome.exception or "dbt reported failure without a failing node")
         result.failures.append(Failure("dbt", "project", "error", message))
     return result
+
+
+def node_layer(node: Any) -> str | None:
+    """The Medallion layer a dbt model belongs to: ``gold`` for marts, else ``silver``."""
+    fqn = list(getattr(node, "fqn", []) or [])
+    if getattr(node, "resource_type", None) is None or "model" not in str(node.resource_type):
+        return None
+    return "gold" if "marts" in fqn else "silver"
+
+
+def _node_result(item: Any, kind: str, status: str) -> NodeResult:
+    response = getattr(item, "adapter_response", None) or {}
+    rows = response.get("rows_affected") if isinstance(response, dict) else None
+    failures = getattr(item, "failures", None)
+    return NodeResult(
+        unique_id=item.node.unique_id, name=item.node.name, resource_type=kind,
+        layer=node_layer(item.node), status=status,
+        seconds=round(float(getattr(item, "execution_time", 0.0) or 0.0), 3),
+        rows_affected=rows if isinstance(rows, int) and rows >= 0 else None,
+        failures=failures if isinstance(failures, int) else None,
+        message=(item.message or "").strip()[:500])
 
 
 def _dbt_cursor() -> duckdb.DuckDBPyConnection | None:

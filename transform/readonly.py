@@ -42,6 +42,7 @@ import pyarrow.parquet as pq
 
 from ingestion.contract import ENTITIES
 from ingestion.manifest import Manifest
+from lakecore import ledger
 from lakecore.settings import LAYERS, Settings, sql_literal
 from transform.warehouse import Publication, connect_readonly, current_publication
 
@@ -213,6 +214,8 @@ def _register_bronze(con: duckdb.DuckDBPyConnection, settings: Settings,
     for view, table in META_TABLES.items():
         sources[_hidden("meta", view)] = _manifest_table(manifest, table)
     manifest.close()
+    for table in ledger.TABLES:
+        sources[_hidden("meta", table)] = _typed_table(*ledger.table_dump(settings, table))
     _register(con, sources, dict(sources))
 
 
@@ -252,7 +255,11 @@ def _hidden(schema_name: str, view: str) -> str:
 
 def _manifest_table(manifest: Manifest, table: str) -> pa.Table:
     """A manifest table as Arrow, typed from its declaration (empty when it has no rows)."""
-    columns, rows = manifest.table_dump(table)
+    return _typed_table(*manifest.table_dump(table))
+
+
+def _typed_table(columns: list[tuple[str, str]], rows: list[tuple[object, ...]]) -> pa.Table:
+    """SQLite rows as Arrow, typed from the table's declared column types."""
     fields = [pa.field(name, _SQLITE_TYPES.get(decl.lower(), pa.string()))
               for name, decl in columns]
     arrays = [pa.array([row[i] for row in rows], f.type) for i, f in enumerate(fields)]
