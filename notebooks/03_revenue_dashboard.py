@@ -9,6 +9,8 @@ with app.setup:
     import marimo as mo
 
     from analytics import charts, metrics
+    from analytics.explain import explain_mrr, explanation_table
+    from lakecore.errors import LakehouseError
     from lakecore.settings import Settings
     from saaslake.notebook import chosen, dimension_dropdowns, filter_options, gold_unavailable
 
@@ -181,20 +183,41 @@ def _(bridge, bridge_month, data, filters, logo_cohorts, movements, mrr_cohorts,
                            format_mapping=_formats) \
         if drilled is not None else None
     mo.vstack([mo.md(f"### {drill.title}"), accounts]) if accounts is not None else None
-    return (accounts,)
+    return accounts, drill
 
 
 @app.cell
 def _(accounts, settings):
     _chosen = accounts.value if accounts is not None else None
-    _account = str(_chosen["account_id"].iloc[0]) if _chosen is not None and len(_chosen) \
-        else None
+    picked_account = str(_chosen["account_id"].iloc[0]) \
+        if _chosen is not None and len(_chosen) else None
     mo.ui.altair_chart(
-        charts.account_history_chart(metrics.fetch_account_history(settings, _account),
-                                     _account),
+        charts.account_history_chart(metrics.fetch_account_history(settings, picked_account),
+                                     picked_account),
         chart_selection=False, legend_selection=False,
-    ) if _account else mo.md("_Select an account above to see its MRR history._") \
+    ) if picked_account else mo.md("_Select an account above to see its MRR history._") \
         if accounts is not None else None
+    return (picked_account,)
+
+
+@app.cell
+def _(drill, picked_account, settings):
+    # Row lineage: the subscription versions, plan terms and fx rates behind the account's
+    # MRR in the drilled month, each with its Bronze batch, landing file and line.
+    if picked_account and drill is not None:
+        try:
+            _why = explain_mrr(settings, picked_account, f"{drill.month:%Y-%m}")
+            _shown = mo.vstack([
+                mo.md(f"#### Why {picked_account} has MRR ${_why.total_usd:,} in "
+                      f"{drill.month:%Y-%m} (`lakehouse explain-mrr {picked_account} "
+                      f"{drill.month:%Y-%m}`)"),
+                mo.ui.table(explanation_table(_why), selection=None, page_size=10),
+            ])
+        except LakehouseError as err:
+            _shown = mo.md(f"_No explanation: {err}_")
+    else:
+        _shown = None
+    _shown
 
 
 @app.cell

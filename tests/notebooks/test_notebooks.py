@@ -19,9 +19,9 @@ from tests.helpers.notebooks import NOTEBOOKS, PROJECT, VENV_BIN, notebooks, run
 NAMES = [p.stem for p in notebooks()]
 
 
-def test_the_workbook_has_its_six_notebooks() -> None:
+def test_the_workbook_has_its_seven_notebooks() -> None:
     assert NAMES == ["00_start_here", "01_ingest", "02_transform", "03_revenue_dashboard",
-                     "04_explore", "06_forecast"]
+                     "04_explore", "05_pipeline_health", "06_forecast"]
 
 
 def test_marimo_check_strict_passes() -> None:
