@@ -301,3 +301,46 @@ def test_a_notebook_run_killed_midway_shows_no_success_and_leaves_nothing_half_d
     landing_files = [p for p in settings.landing.rglob("*") if p.is_file()]
     assert result.ingest.count("loaded") + result.ingest.count("empty") == len(landing_files)
     assert settings.published_path.exists()
+
+
+@pytest.fixture
+def health_page(notebook_env: dict[str, str]) -> Iterator[str]:
+    process, url = start_marimo(NOTEBOOKS / "05_pipeline_health.py", notebook_env, free_port(),
+                                secrets.token_urlsafe(16))
+    try:
+        yield url
+    finally:
+        stop(process)
+
+
+@pytest.mark.browser
+@pytest.mark.slow
+def test_pipeline_health_shows_the_ledger_and_runs_the_checks(
+        health_page: str, lakehouse: Settings, output_dir: Path) -> None:
+    """Given the health notebook served by `marimo run`, then it shows the latest checks and
+    the pipeline run of the ledger with its charts; when "Run the health checks now" is
+    pressed, the checks' headline appears with the library's status."""
+    from playwright.sync_api import expect, sync_playwright
+
+    from transform import health
+
+    assert CHROMIUM.exists(), "install Chromium: apt-get install -y chromium (make setup)"
+    status = health.compute(lakehouse).status.upper()
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_FLAGS)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 2400})
+            page.goto(health_page)
+            page.wait_for_selector(".vega-embed", timeout=TIMEOUT_MS)
+            expect(page.get_by_role("heading", name="Latest health checks")).to_be_visible(
+                timeout=TIMEOUT_MS)
+            expect(page.get_by_text("freshness_today").first).to_be_visible(timeout=TIMEOUT_MS)
+            # Step durations, rows per layer, volume, quarantine (the session build ran no
+            # tests, so the tests chart is a note instead)
+            expect(page.locator(".vega-embed")).to_have_count(4, timeout=TIMEOUT_MS)
+            page.get_by_role("button", name="Run the health checks now").click()
+            expect(page.get_by_text(re.compile(rf"health {status} at"))).to_be_visible(
+                timeout=TIMEOUT_MS)
+            page.screenshot(path=str(output_dir / "pipeline_health.png"))
+        finally:
+            browser.close()
