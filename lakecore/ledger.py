@@ -214,19 +214,14 @@ class Run:
 
     def write(self, sql: str, params: Sequence[object]) -> None:
         """Execute one write on the ledger; a failure is logged once and skipped."""
-        try:
-            con = connect(self.settings)
-            assert con is not None
-            with closing(con):
-                con.execute(sql, params)
-        except (sqlite3.Error, OSError) as exc:
-            if not self._warned:
-                self._warned = True
-                _log.warning("ledger_write_failed", error=str(exc).splitlines()[0],
-                             ledger=str(ledger_path(self.settings)), file_only=True)
+        self.write_many(sql, [params])
 
     def write_many(self, sql: str, params: Sequence[Sequence[object]]) -> None:
-        """Execute one write per parameter row in one transaction (failures as ``write``)."""
+        """Execute one write per parameter row in one transaction.
+
+        A failure is logged once per run and skipped: the ledger never fails the run it
+        records.
+        """
         try:
             con = connect(self.settings)
             assert con is not None

@@ -15,6 +15,7 @@ is logged (once per process and endpoint) and never fails the run.
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import warnings
@@ -84,17 +85,26 @@ def _disabled() -> bool:
 
 
 def _client(settings: Settings) -> Any:
+    """The client for where events go now: the HTTP endpoint, or today's events file."""
+    url = os.environ.get("OPENLINEAGE_URL")
+    if url:
+        return _cached_client(f"http:{url}:{os.environ.get('OPENLINEAGE_ENDPOINT', '')}")
+    folder = events_dir(settings)
+    folder.mkdir(parents=True, exist_ok=True)
+    return _cached_client(str(folder / f"events-{datetime.now(UTC):%Y-%m-%d}.jsonl"))
+
+
+@functools.lru_cache(maxsize=8)
+def _cached_client(target: str) -> Any:
+    """One client per destination (building one reads the client's configuration)."""
     from openlineage.client import OpenLineageClient  # noqa: PLC0415 - 0.5 s, only when emitting
     from openlineage.client.transport.file import FileConfig, FileTransport  # noqa: PLC0415 - 0.5 s, only when emitting
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        if os.environ.get("OPENLINEAGE_URL"):
+        if target.startswith("http:"):
             return OpenLineageClient()
-        folder = events_dir(settings)
-        folder.mkdir(parents=True, exist_ok=True)
-        path = folder / f"events-{datetime.now(UTC):%Y-%m-%d}.jsonl"
-        return OpenLineageClient(transport=FileTransport(FileConfig(log_file_path=str(path),
+        return OpenLineageClient(transport=FileTransport(FileConfig(log_file_path=target,
                                                                     append=True)))
 
 

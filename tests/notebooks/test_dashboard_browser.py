@@ -172,14 +172,19 @@ def test_a_click_on_a_churn_bar_lists_exactly_gold_churned_accounts(
             browser.close()
 
 
-@pytest.fixture
-def forecast_page(notebook_env: dict[str, str]) -> Iterator[str]:
-    process, url = start_marimo(NOTEBOOKS / "06_forecast.py", notebook_env, free_port(),
+def served(notebook: str, env: dict[str, str]) -> Iterator[str]:
+    """Serve ``notebooks/<notebook>.py`` with `marimo run` on 127.0.0.1; yield its URL."""
+    process, url = start_marimo(NOTEBOOKS / f"{notebook}.py", env, free_port(),
                                 secrets.token_urlsafe(16))
     try:
         yield url
     finally:
         stop(process)
+
+
+@pytest.fixture
+def forecast_page(notebook_env: dict[str, str]) -> Iterator[str]:
+    yield from served("06_forecast", notebook_env)
 
 
 @pytest.mark.browser
@@ -305,12 +310,7 @@ def test_a_notebook_run_killed_midway_shows_no_success_and_leaves_nothing_half_d
 
 @pytest.fixture
 def health_page(notebook_env: dict[str, str]) -> Iterator[str]:
-    process, url = start_marimo(NOTEBOOKS / "05_pipeline_health.py", notebook_env, free_port(),
-                                secrets.token_urlsafe(16))
-    try:
-        yield url
-    finally:
-        stop(process)
+    yield from served("05_pipeline_health", notebook_env)
 
 
 @pytest.mark.browser
