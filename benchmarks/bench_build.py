@@ -1,17 +1,26 @@
-"""Benchmark the dbt build (Silver and Gold) at given simulator scales.
+"""Benchmark the dbt build (Silver and Gold) and the daily run, beside the engine's floor.
 
-For each scale, in a fresh lakehouse under a temporary directory:
+For each scale, in a fresh lakehouse (every phase is its own ``lakehouse`` process, so its
+wall time is what a user waits for and its peak RSS its own):
 
 1. simulate the default business, hold back its last daily export, ingest the rest;
-2. **full build**: ``transform.build.build(full_refresh=True, tests=False)``, timed, and
-   the same again with the data and unit tests;
-3. **incremental**: put the held-back export back, ingest it, build again (models only),
-   timed; reported as a ratio to the full build;
-4. **floor**: the same compiled SQL of every model, in dependency order, run by a bare
-   DuckDB connection as plain in-memory tables (no dbt, no DuckLake); reported as a
-   ratio to the full build.
+2. one models-only build (dbt parses the project for this root; not reported), then the
+   **full build**: ``build --full-refresh --models-only``, and **with tests**:
+   ``build --full-refresh`` (data and unit tests);
+3. **floor**: the same compiled SQL of every model (the full-refresh build's manifest),
+   in dependency order, run by one bare DuckDB process with the same memory limit and
+   threads, writing the same tables into two DuckDB database files (``silver`` and
+   ``gold``): no dbt, no DuckLake, no tests, no publication;
+4. **a day**: put the held-back export back, ``ingest`` it and ``build`` (with tests),
+   reported as a share of the full build with tests.
 
-Usage: ``python benchmarks/bench_build.py --scales 1 10 [--json out.json]``.
+Targets (issue "the scale its users have"): full build at most 1.5x the floor; one more
+day (ingest + build with tests) at most 15 % of a full build with tests at scale 10 and
+10 % at scale 100. Prints a table with each figure beside its target and writes JSON under
+``benchmarks/results/``.
+
+Usage: ``python benchmarks/bench_build.py --scales 1 10 [--keep] [--workdir DIR]``;
+``python benchmarks/bench_build.py --floor ROOT`` runs step 3 alone on a built root.
 """
 
 from __future__ import annotations
@@ -20,6 +29,7 @@ import argparse
 import json
 import shutil
 import sqlite3
+import sys
 import tempfile
 import time
 from contextlib import closing
@@ -27,17 +37,15 @@ from graphlib import TopologicalSorter
 from pathlib import Path
 from typing import Any
 
-from analytics.summary import gold_summary
-from ingestion.loader import ingest
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from benchmarks.common import CLI, lakehouse_env, run_phase, verdict, write_results
 from lakecore.duck import connect_duckdb, load_extensions
 from lakecore.settings import Settings, sql_literal
-from transform.build import build
 
-
-def _simulate(landing: Path, scale: float, seed: int) -> None:
-    from ingestion.simulator import simulate
-
-    simulate(landing, scale=scale, seed=seed)
+#: Largest one-day share of a full build with tests, per scale (the issue's targets).
+DAILY_TARGET = {10.0: 0.15, 100.0: 0.10}
+FLOOR_TARGET = 1.5
 
 
 def _hold_back_last_export(landing: Path, parking: Path) -> str:
@@ -57,8 +65,8 @@ def _restore(parking: Path, landing: Path) -> None:
         shutil.move(str(folder), str(target))
 
 
-def raw_duckdb_floor(settings: Settings) -> float:
-    """Seconds to run every model's compiled SQL with bare DuckDB (in-memory tables)."""
+def duckdb_floor(settings: Settings, workdir: Path) -> dict[str, float]:
+    """Run every model's compiled SQL with one bare DuckDB into DuckDB files; seconds."""
     manifest = json.loads((settings.warehouse / "dbt_target" / "manifest.json").read_text())
     models = {uid: node for uid, node in manifest["nodes"].items()
               if node["resource_type"] == "model"}
@@ -66,16 +74,25 @@ def raw_duckdb_floor(settings: Settings) -> float:
         uid: [d for d in node["depends_on"]["nodes"] if d in models]
         for uid, node in models.items()
     }).static_order()
+    shutil.rmtree(workdir, ignore_errors=True)
+    workdir.mkdir(parents=True)
+    per_model: dict[str, float] = {}
     with connect_duckdb(settings) as con:
         load_extensions(con, settings)
         started = time.perf_counter()
         _register_bronze(con, settings)
-        con.execute("attach ':memory:' as silver; attach ':memory:' as gold")
+        for layer in ("silver", "gold"):
+            con.execute(f"attach {sql_literal(str(workdir / f'{layer}.duckdb'))} as {layer}")
         for uid in order:
             node = models[uid]
             relation = f'"{node["database"]}"."{node["schema"]}"."{node["alias"]}"'
+            t0 = time.perf_counter()
             con.execute(f"create or replace table {relation} as {node['compiled_code']}")
-        return time.perf_counter() - started
+            con.execute("checkpoint")
+            per_model[node["name"]] = round(time.perf_counter() - t0, 3)
+        total = time.perf_counter() - started
+    shutil.rmtree(workdir, ignore_errors=True)
+    return {"seconds": round(total, 2), **{f"model.{k}": v for k, v in per_model.items()}}
 
 
 def _register_bronze(con: Any, settings: Settings) -> None:
@@ -107,70 +124,101 @@ def _register_bronze(con: Any, settings: Settings) -> None:
         con.execute(f"create view memory.bronze.{ent.source}__{ent.name} as {scan}")
 
 
-def bench_scale(scale: float, seed: int, workdir: Path) -> dict[str, Any]:
-    settings = Settings.from_env(root=workdir / f"scale-{scale:g}")
-    parking = workdir / f"parking-{scale:g}"
-    started = time.perf_counter()
-    _simulate(settings.landing, scale, seed)
-    simulate_s = time.perf_counter() - started
-    held_back = _hold_back_last_export(settings.landing, parking)
-    started = time.perf_counter()
-    ingest(settings)
-    ingest_s = time.perf_counter() - started
+def _models_seconds(root: Path) -> dict[str, float]:
+    """Per-model seconds of the last dbt invocation (its run_results.json)."""
+    results = json.loads((root / "warehouse" / "dbt_target" / "run_results.json").read_text())
+    return {r["unique_id"].rsplit(".", 1)[-1]: round(r["execution_time"], 3)
+            for r in results["results"] if r["unique_id"].startswith("model.")}
 
-    build(settings, tests=False)  # warm-up: dbt parses the project for this root
-    full = build(settings, full_refresh=True, tests=False)
-    with_tests = build(settings, full_refresh=True)
-    floor_s = raw_duckdb_floor(settings)  # compiled SQL of the full-refresh build
-    _restore(parking, settings.landing)
-    started = time.perf_counter()
-    ingest(settings)
-    daily_ingest_s = time.perf_counter() - started
-    incremental = build(settings, tests=False)
-    summary = gold_summary(settings)
+
+def bench_scale(scale: float, seed: int, workdir: Path) -> dict[str, Any]:
+    """Every phase at one scale; the figures as a dict."""
+    root = workdir / f"scale-{scale:g}"
+    parking = workdir / f"parking-{scale:g}"
+    shutil.rmtree(root, ignore_errors=True)
+    shutil.rmtree(parking, ignore_errors=True)
+    env = lakehouse_env(root)
+    say = lambda msg: print(f"[scale {scale:g}] {msg}", flush=True)  # noqa: E731
+    phases: dict[str, Any] = {}
+
+    def phase(name: str, *args: str) -> float:
+        result = run_phase([*CLI, *args], env)
+        phases[name] = {"seconds": result.seconds, "peak_rss_mb": result.peak_rss_mb}
+        say(f"{name}: {result.seconds} s, {result.peak_rss_mb} MB")
+        return result.seconds
+
+    phase("simulate", "simulate", "--scale", f"{scale:g}", "--seed", str(seed))
+    held_back = _hold_back_last_export(root / "landing", parking)
+    phase("ingest_history", "ingest")
+    phase("build_warmup", "build", "--models-only")
+    full = phase("full_build_models", "build", "--full-refresh", "--models-only")
+    full_models = _models_seconds(root)
+    with_tests = phase("full_build_with_tests", "build", "--full-refresh")
+    floor_run = run_phase([sys.executable, __file__, "--floor", str(root)], env)
+    floor = json.loads(floor_run.output.strip().splitlines()[-1])
+    phases["floor"] = {"seconds": floor["seconds"], "peak_rss_mb": floor_run.peak_rss_mb}
+    say(f"floor: {floor['seconds']} s, {floor_run.peak_rss_mb} MB")
+    _restore(parking, root / "landing")
+    day_ingest = phase("daily_ingest", "ingest")
+    day_build = phase("daily_build_with_tests", "build")
+    daily_models = _models_seconds(root)
+    daily_share = (day_ingest + day_build) / with_tests
     return {
         "scale": scale,
+        "seed": seed,
         "held_back_export": held_back,
-        "simulate_s": round(simulate_s, 2),
-        "ingest_s": round(ingest_s, 2),
-        "full_build_models_s": round(full.seconds, 2),
-        "full_build_with_tests_s": round(with_tests.seconds, 2),
-        "tests": with_tests.tests + with_tests.unit_tests,
-        "daily_ingest_s": round(daily_ingest_s, 2),
-        "incremental_build_s": round(incremental.seconds, 2),
-        "incremental_ratio": round(incremental.seconds / full.seconds, 3),
-        "raw_duckdb_floor_s": round(floor_s, 2),
-        "floor_ratio": round(floor_s / full.seconds, 3),
-        "rows": summary["rows"],
-        "mrr_usd": str(summary["mrr_usd"]),
+        "phases": phases,
+        "full_build_vs_floor": round(full / floor["seconds"], 3),
+        "daily_share_of_full_with_tests": round(daily_share, 3),
+        "model_seconds": {"full": full_models, "daily": daily_models,
+                          "floor": {k.removeprefix("model."): v for k, v in floor.items()
+                                    if k.startswith("model.")}},
     }
+
+
+def print_table(results: list[dict[str, Any]]) -> None:
+    """Each scale's figures beside their targets."""
+    print(f"\n{'scale':>6} {'phase':<24} {'seconds':>9} {'peak MB':>8}")
+    for r in results:
+        for name, p in r["phases"].items():
+            print(f"{r['scale']:>6g} {name:<24} {p['seconds']:>9} {p['peak_rss_mb']:>8}")
+    print(f"\n{'scale':>6} {'figure':<44} {'value':>7} {'target':>7}  verdict")
+    for r in results:
+        ratio = r["full_build_vs_floor"]
+        print(f"{r['scale']:>6g} {'full build (models) / DuckDB floor':<44} {ratio:>7} "
+              f"{FLOOR_TARGET:>7}  {verdict(ratio, FLOOR_TARGET)}")
+        share = r["daily_share_of_full_with_tests"]
+        target = DAILY_TARGET.get(r["scale"])
+        print(f"{r['scale']:>6g} {'one day (ingest + build + tests) / full+tests':<44} "
+              f"{share:>7} {target if target else '-':>7}  "
+              f"{verdict(share, target) if target else '-'}")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--scales", type=float, nargs="+", default=[1.0, 10.0])
     parser.add_argument("--seed", type=int, default=42)
-    parser.add_argument("--json", type=Path, help="also write the figures here")
+    parser.add_argument("--workdir", type=Path, help="where the lakehouses go (default: a "
+                        "temporary folder, removed at the end unless --keep)")
     parser.add_argument("--keep", action="store_true", help="keep the lakehouses")
+    parser.add_argument("--floor", type=Path, metavar="ROOT",
+                        help="only run the DuckDB floor on this built root; print JSON")
     args = parser.parse_args()
-    workdir = Path(tempfile.mkdtemp(prefix="bench-build-"))
+    if args.floor:
+        settings = Settings.from_env(root=args.floor)
+        print(json.dumps(duckdb_floor(settings, args.floor / "_floor")))
+        return
+    workdir = args.workdir or Path(tempfile.mkdtemp(prefix="bench-build-"))
     results = []
     try:
         for scale in args.scales:
             result = bench_scale(scale, args.seed, workdir)
             results.append(result)
-            print(json.dumps(result))
+            print(f"written to {write_results('build', scale, result)}")
     finally:
         if not args.keep:
             shutil.rmtree(workdir, ignore_errors=True)
-    print(f"{'scale':>6} {'full s':>8} {'+tests s':>9} {'incr s':>7} {'incr/full':>9} "
-          f"{'floor s':>8} {'floor/full':>10}")
-    for r in results:
-        print(f"{r['scale']:>6g} {r['full_build_models_s']:>8} {r['full_build_with_tests_s']:>9} "
-              f"{r['incremental_build_s']:>7} {r['incremental_ratio']:>9} "
-              f"{r['raw_duckdb_floor_s']:>8} {r['floor_ratio']:>10}")
-    if args.json:
-        args.json.write_text(json.dumps(results, indent=1))
+    print_table(results)
 
 
 if __name__ == "__main__":

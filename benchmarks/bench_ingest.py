@@ -10,16 +10,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
-PROJECT = Path(__file__).resolve().parent.parent
-RESULTS = PROJECT / "benchmarks" / "results"
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from benchmarks.common import CLI, PROJECT, lakehouse_env, run_phase, verdict, write_results
 
 FLOOR_SCRIPT = r"""
 import sys, duckdb, pathlib
@@ -41,19 +39,6 @@ for source in sorted(p for p in landing.iterdir() if p.is_dir()):
 """
 
 
-def run_phase(args: list[str], env: dict[str, str]) -> tuple[float, float, str]:
-    """Run a command; return (wall seconds, peak RSS in MB, stdout)."""
-    started = time.perf_counter()
-    proc = subprocess.Popen(args, cwd=PROJECT, env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True)
-    _, status, usage = os.wait4(proc.pid, 0)
-    wall = time.perf_counter() - started
-    out = proc.stdout.read() if proc.stdout else ""
-    if os.waitstatus_to_exitcode(status) != 0:
-        raise SystemExit(f"{' '.join(args)} failed:\n{out}")
-    return wall, usage.ru_maxrss / 1024, out
-
-
 def dir_stats(path: Path) -> tuple[int, int]:
     files = [p for p in path.rglob("*") if p.is_file()]
     return len(files), sum(p.stat().st_size for p in files)
@@ -62,19 +47,20 @@ def dir_stats(path: Path) -> tuple[int, int]:
 def bench(scale: float, workdir: Path) -> dict[str, object]:
     root = workdir / f"scale-{scale:g}"
     shutil.rmtree(root, ignore_errors=True)
-    env = {**os.environ, "LAKEHOUSE_ROOT": str(root)}
-    cli = [sys.executable, "-m", "saaslake.cli", "--quiet"]
-    sim_s, sim_rss, _ = run_phase([*cli, "simulate", "--scale", str(scale)], env)
+    env = lakehouse_env(root)
+    sim = run_phase([*CLI, "simulate", "--scale", str(scale)], env)
     files, landing_bytes = dir_stats(root / "landing")
-    ing_s, ing_rss, ing_out = run_phase([*cli, "ingest"], env)
+    ing = run_phase([*CLI, "ingest"], env)
+    sim_s, sim_rss, ing_s, ing_rss = sim.seconds, sim.peak_rss_mb, ing.seconds, ing.peak_rss_mb
     rows = int(subprocess.run(
-        [*cli, "sql", "select sum(input_rows) from meta.batches", "--format", "csv"],
+        [*CLI, "sql", "select sum(input_rows) from meta.batches", "--format", "csv"],
         cwd=PROJECT, env=env, capture_output=True, text=True, check=True,
     ).stdout.splitlines()[1])
     floor_dir = workdir / f"floor-{scale:g}"
     shutil.rmtree(floor_dir, ignore_errors=True)
-    floor_s, floor_rss, _ = run_phase(
+    floor = run_phase(
         [sys.executable, "-c", FLOOR_SCRIPT, str(root / "landing"), str(floor_dir)], env)
+    floor_s, floor_rss = floor.seconds, floor.peak_rss_mb
     _, bronze_bytes = dir_stats(root / "bronze")
     shutil.rmtree(floor_dir, ignore_errors=True)
     return {
@@ -93,7 +79,11 @@ def bench(scale: float, workdir: Path) -> dict[str, object]:
         "ingest_vs_floor": round(ing_s / floor_s, 2),
         "simulate_plus_ingest_s": round(sim_s + ing_s, 2),
         "bronze_mb": round(bronze_bytes / 1e6, 1),
-        "ingest_summary": ing_out.strip().splitlines()[-1] if ing_out.strip() else "",
+        "targets": {
+            "ingest_vs_floor <= 1.5": verdict(ing_s / floor_s, 1.5),
+            "simulate_plus_ingest_s < 60 (scale 10)": verdict(sim_s + ing_s, 60),
+        },
+        "ingest_summary": ing.output.strip().splitlines()[-1] if ing.output.strip() else "",
     }
 
 
@@ -119,9 +109,11 @@ def main() -> None:
     print(" | ".join(keys))
     for r in results:
         print(" | ".join(str(r[k]) for k in keys))
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    stamp = time.strftime("%Y%m%dT%H%M%S")
-    (RESULTS / f"ingest-{stamp}.json").write_text(json.dumps(results, indent=1) + "\n")
+    for r in results:
+        print(f"scale {r['scale']:g}: ingest/floor {r['ingest_vs_floor']} (target 1.5: "
+              f"{verdict(float(r['ingest_vs_floor']), 1.5)}), simulate+ingest "
+              f"{r['simulate_plus_ingest_s']} s (target 60 s at scale 10)")
+        print(f"results: {write_results('ingest', float(r['scale']), r)}")
 
 
 if __name__ == "__main__":

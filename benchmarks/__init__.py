@@ -1,0 +1,1 @@
+"""Benchmarks of the lakehouse (run as scripts; see docs/benchmarks.md)."""
