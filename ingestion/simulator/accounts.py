@@ -182,30 +182,35 @@ def generate_users(
     extra = np.minimum(np.where(paid, extra_paid, extra_trial), 400)
     count = 1 + extra
     total = int(count.sum())
-    account = np.repeat(np.arange(n_acc), count)
+    account = np.repeat(np.arange(n_acc, dtype=np.int32), count)
     start = np.concatenate([[0], np.cumsum(count)[:-1]]).astype(np.int64)
     is_owner = np.zeros(total, dtype=bool)
     is_owner[start] = True
     delay_days = np.where(
         paid[account], rng.exponential(25.0, total), rng.uniform(0.0, 13.0, total)
     )
-    created = acc.created[account] + 60 + (delay_days * SECONDS_PER_DAY).astype(np.int64)
-    created = np.where(is_owner, acc.created[account] + 60, created)
+    delay_days *= SECONDS_PER_DAY
+    created = acc.created[account]
+    created += 60
+    # The owner joins at signup; everyone else some days later.
+    created[~is_owner] += delay_days[~is_owner].astype(np.int64)
+    del delay_days
     # Keep users in creation order within their account (owner first).
-    order = np.lexsort((created, account))
-    created = created[order]
-    role = np.where(rng.random(total) < 0.12, 1, 2)
+    created = created[np.lexsort((created, account))]
+    role = np.where(rng.random(total) < 0.12, 1, 2).astype(np.int8)
     role[start] = 0
-    deleted_after = (rng.exponential(160.0, total) * SECONDS_PER_DAY).astype(np.int64) + 3600
-    deleted = np.where(
-        (rng.random(total) < 0.09) & ~is_owner, created + deleted_after, -1
-    )
-    deleted = np.where(deleted > end_ts, -1, deleted)
+    deleted = (rng.exponential(160.0, total) * SECONDS_PER_DAY).astype(np.int64)
+    deleted += 3600
+    deleted += created
+    deleted[(rng.random(total) >= 0.09) | is_owner] = -1
+    del is_owner
+    deleted[deleted > end_ts] = -1
     keep = created <= end_ts
     # Users created after the end are not known yet: drop them and recount.
     account, role, created, deleted = account[keep], role[keep], created[keep], deleted[keep]
-    first = rng.integers(0, len(cat.PERSON_FIRST), len(account))
-    last = rng.integers(0, len(cat.PERSON_LAST), len(account))
+    del keep
+    first = rng.integers(0, len(cat.PERSON_FIRST), len(account), dtype=np.int32).astype(np.int8)
+    last = rng.integers(0, len(cat.PERSON_LAST), len(account), dtype=np.int32).astype(np.int8)
     count = np.bincount(account, minlength=n_acc)
     start = np.concatenate([[0], np.cumsum(count)[:-1]]).astype(np.int64)
     return Users(account, role, created, deleted, first, last, start, count)

@@ -84,6 +84,15 @@ class Billing:
     price_change_day: int
 
 
+#: Storage types of recorded columns narrower than int64 (row indices, plan codes, seats).
+#: Every value fits with a wide margin, so a narrower copy changes no value, only memory:
+#: the recorded history is the largest state of the simulation.
+_COMPACT: dict[str, type] = {
+    "sub": np.int32, "acct": np.int32, "inv": np.int32, "plan": np.int16,
+    "old_plan": np.int16, "qty": np.int32, "old_qty": np.int32, "status": np.int8,
+}
+
+
 class _Chunks:
     """Column chunks appended per day and concatenated once at the end."""
 
@@ -91,14 +100,19 @@ class _Chunks:
         self.parts: dict[str, list[np.ndarray]] = {f: [] for f in fields}
 
     def add(self, **cols: np.ndarray) -> None:
+        """Append one chunk per column, stored in its compact type (``_COMPACT``)."""
         for name, values in cols.items():
-            self.parts[name].append(np.asarray(values))
+            self.parts[name].append(np.asarray(values, dtype=_COMPACT.get(name)))
 
     def build(self) -> dict[str, np.ndarray]:
-        return {
-            f: (np.concatenate(p) if p else np.zeros(0, dtype=np.int64))
-            for f, p in self.parts.items()
-        }
+        """Concatenate every column, releasing its chunks as it goes."""
+        out = {}
+        for name in list(self.parts):
+            parts = self.parts.pop(name)
+            out[name] = (np.concatenate(parts) if parts
+                         else np.zeros(0, dtype=_COMPACT.get(name, np.int64)))
+            del parts
+        return out
 
 
 class BillingSimulator:
@@ -556,7 +570,8 @@ class BillingSimulator:
             self._emit()
             if progress and (day + 1 - self.first_day) % 365 == 0:
                 progress(f"billing: day {i + 1:,}, {self.n:,} subscriptions")
-        subs = {k: v[: self.n].copy() for k, v in self.s.items()}
+        # Copy out the used rows one field at a time, releasing the spare capacity as it goes.
+        subs = {k: self.s.pop(k)[: self.n].copy() for k in list(self.s)}
         invoices = self.invoices.build()
         inv_versions = self._refunds(self.inv_versions.build(), end_ts)
         return Billing(self.versions.build(), subs, invoices, inv_versions,

@@ -32,15 +32,8 @@ from ingestion.contract import ENTITIES
 from ingestion.simulator import catalog as cat
 from ingestion.simulator import tables
 from ingestion.simulator._fmt import SECONDS_PER_DAY as DAY
-from ingestion.simulator.accounts import (
-    Accounts,
-    AccountVersions,
-    Users,
-    account_versions,
-    generate_accounts,
-    generate_users,
-)
-from ingestion.simulator.billing import PRIMARY, Billing, BillingSimulator
+from ingestion.simulator.accounts import account_versions, generate_accounts, generate_users
+from ingestion.simulator.billing import PRIMARY, BillingSimulator
 from ingestion.simulator.events import EventBatch, EventGenerator, usage_spans
 from ingestion.simulator.writer import EPOCH, LandingWriter
 from lakecore.settings import SimulationDefaults
@@ -100,19 +93,6 @@ class Period:
         return self.last_day - self.first_day + 1
 
 
-@dataclass
-class World:
-    """Everything simulated before rendering."""
-
-    seed: int
-    scale: float
-    acc: Accounts
-    versions: AccountVersions
-    users: Users
-    plans: cat.PlanCatalog
-    billing: Billing
-
-
 def simulate(
     landing: Path,
     *,
@@ -140,10 +120,9 @@ def simulate(
     t0 = time.perf_counter()
     first_day, last_day = _epoch_day(start), _epoch_day(end)
     period = Period(first_day, last_day, max(first_day, last_day - max(daily_days, 0) + 1))
-    world = build_world(period, seed, scale, progress)
     writer = LandingWriter(Path(landing), seed, dirty_share, progress)
     try:
-        n_events = _write_all(writer, world, period)
+        counts = _simulate_and_write(writer, period, seed, scale)
     finally:
         writer.close()
     return SimulationSummary(
@@ -153,52 +132,77 @@ def simulate(
         bytes=writer.bytes,
         export_dates=tuple(sorted(writer.days)),
         seconds=round(time.perf_counter() - t0, 3),
-        accounts=world.acc.size,
-        subscriptions=len(world.billing.subs["acct"]),
-        events=n_events,
+        accounts=counts.accounts,
+        subscriptions=counts.subscriptions,
+        events=counts.events,
     )
 
 
-def build_world(period: Period, seed: int, scale: float,
-                progress: Callable[[str], None] | None = None) -> World:
-    """Accounts, the billing history and users (everything but events and fx)."""
-    say = progress or (lambda _msg: None)
-    acc = generate_accounts(np.random.default_rng([seed, 1]), period.first_day,
-                            period.last_day, scale)
+@dataclass(frozen=True)
+class _Counts:
+    """What the summary reports beyond the writer's counters."""
+
+    accounts: int
+    subscriptions: int
+    events: int
+
+
+def _simulate_and_write(writer: LandingWriter, period: Period, seed: int,
+                        scale: float) -> _Counts:
+    """Simulate one stage at a time and write each entity as soon as its rows are final.
+
+    The stages run in dependency order (accounts -> billing -> account edits and users ->
+    events) and each drops what no later stage needs, so the peak holds the billing history
+    *or* the users *or* one month of events, never all of them. Every stage draws from its
+    own generator (``[seed, k]``), so the order of writing changes no byte.
+    """
+    p = period
+    say = writer.progress or (lambda _msg: None)
+    acc = generate_accounts(np.random.default_rng([seed, 1]), p.first_day, p.last_day, scale)
     say(f"accounts: {acc.size:,}")
     plans = cat.build_catalog()
     billing = BillingSimulator(
-        np.random.default_rng([seed, 2]), acc, plans, period.first_day, period.last_day
-    ).run(period.end_ts, progress)
-    subs = billing.subs
-    say(f"subscriptions: {len(subs['acct']):,} ({len(billing.versions['sub']):,} versions), "
+        np.random.default_rng([seed, 2]), acc, plans, p.first_day, p.last_day
+    ).run(p.end_ts, writer.progress)
+    say(f"subscriptions: {len(billing.subs['acct']):,} "
+        f"({len(billing.versions['sub']):,} versions), "
         f"invoices: {len(billing.invoices['sub']):,}")
-    primary = subs["kind"] == PRIMARY
-    seats = np.ones(acc.size, dtype=np.int64)
-    seats[subs["acct"][primary]] = subs["qty"][primary]
-    paid = np.bincount(subs["acct"], weights=subs["paid"], minlength=acc.size) > 0
+    n_subs = len(billing.subs["acct"])
+    seats, paid = _seats_and_paid(billing.subs, acc.size)
+    spans = usage_spans(billing, p.end_ts, scale, p.days)
+    billing.subs.clear()  # the final states are summarised: only the history is written
+    writer.write_table(tables.plans_table(plans, p.first_day, billing.price_change_day),
+                       p.first_daily, p.last_day, split_backfill=False)
+    writer.write_table(tables.fx_table(np.random.default_rng([seed, 4]), p.first_day,
+                                       p.last_day, p.first_daily),
+                       p.first_daily, p.last_day, split_backfill=False)
+    writer.write_table(tables.subscriptions_table(billing, plans), p.first_daily, p.last_day,
+                       split_backfill=True)
+    writer.write_table(tables.invoices_table(billing, plans, acc), p.first_daily, p.last_day,
+                       split_backfill=True)
+    del billing  # the billing history is written; only the usage spans live on
     rng_app = np.random.default_rng([seed, 3])
-    versions = account_versions(rng_app, acc, period.end_ts)
-    users = generate_users(rng_app, acc, seats, paid, period.end_ts)
+    versions = account_versions(rng_app, acc, p.end_ts)
+    writer.write_table(tables.accounts_table(acc, versions), p.first_daily, p.last_day,
+                       split_backfill=True)
+    del versions
+    users = generate_users(rng_app, acc, seats, paid, p.end_ts)
     say(f"users: {users.size:,}")
-    return World(seed, scale, acc, versions, users, plans, billing)
+    writer.write_table(tables.users_table(acc, users), p.first_daily, p.last_day,
+                       split_backfill=True)
+    n_accounts = acc.size
+    del acc, seats, paid
+    events = _write_events(writer, EventGenerator(seed, spans, users), seed, period)
+    return _Counts(n_accounts, n_subs, events)
 
 
-def _write_all(writer: LandingWriter, world: World, period: Period) -> int:
-    """Write every entity; returns the number of distinct events generated."""
-    w, p = world, period
-    fx = tables.fx_table(np.random.default_rng([w.seed, 4]), p.first_day, p.last_day,
-                         p.first_daily)
-    for table, split in (
-        (tables.plans_table(w.plans, p.first_day, w.billing.price_change_day), False),
-        (fx, False),
-        (tables.accounts_table(w.acc, w.versions), True),
-        (tables.users_table(w.acc, w.users), True),
-        (tables.subscriptions_table(w.billing, w.plans), True),
-        (tables.invoices_table(w.billing, w.plans, w.acc), True),
-    ):
-        writer.write_table(table, p.first_daily, p.last_day, split_backfill=split)
-    return _write_events(writer, world, period)
+def _seats_and_paid(subs: dict[str, np.ndarray], n_accounts: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per account: the seats of its primary subscription (1 if none), and whether it ever paid."""
+    primary = subs["kind"] == PRIMARY
+    seats = np.ones(n_accounts, dtype=np.int64)
+    seats[subs["acct"][primary]] = subs["qty"][primary]
+    paid = np.bincount(subs["acct"], weights=subs["paid"], minlength=n_accounts) > 0
+    return seats, paid
 
 
 def _months(first_day: int, last_day: int) -> list[tuple[int, int]]:
@@ -213,14 +217,21 @@ def _months(first_day: int, last_day: int) -> list[tuple[int, int]]:
     return out
 
 
-def _write_events(writer: LandingWriter, world: World, period: Period) -> int:
-    """Generate events month by month; backfill parts per month, then daily exports."""
+def _write_events(writer: LandingWriter, gen: EventGenerator, seed: int,
+                  period: Period) -> int:
+    """Generate events month by month and write each export as soon as it is complete.
+
+    A month's events delivered before the daily period form one backfill part; the others
+    wait for their delivery day. Nothing is delivered before it occurs, so once month ``m``
+    is generated every day up to its last is complete and is written, and only the few
+    events delivered later (late ones, re-sends) are carried to the next month. Returns the
+    number of distinct events generated.
+    """
     ent = ENTITIES["app/events"]
     first_daily, last_day = period.first_daily, period.last_day
-    spans = usage_spans(world.billing, period.end_ts, world.scale, period.days)
-    gen = EventGenerator(world.seed, spans, world.users)
-    daily: list[EventBatch] = []
+    carry = EventBatch.concat([])
     part = 0
+    daily_files = 0
     total = 0
     for index, (lo, hi) in enumerate(_months(period.first_day, last_day)):
         batch = gen.month(index, lo, hi)
@@ -228,32 +239,61 @@ def _write_events(writer: LandingWriter, world: World, period: Period) -> int:
         back = np.flatnonzero(batch.delivered < first_daily)
         if len(back):
             part += 1
-            writer.submit(ent, first_daily - 1, part, len(back),
-                          _event_renderer(batch.take(back)), first=part == 1)
-        later = batch.take(np.flatnonzero(batch.delivered >= first_daily))
-        again = EventGenerator.resends(np.random.default_rng([world.seed, 8, index]), batch)
-        again = again.take(np.flatnonzero(again.delivered >= first_daily))
-        for b in (later, again):
-            keep = np.flatnonzero(b.delivered <= last_day)
-            if len(keep):
-                daily.append(b.take(keep))
+            writer.submit(ent, first_daily - 1, part, len(back), _event_renderer(batch, back),
+                          first=part == 1)
+        del back
+        again = EventGenerator.resends(np.random.default_rng([seed, 8, index]), batch)
+        fresh = _in_days(batch.delivered, first_daily, last_day)
+        extra = EventBatch.concat([carry, again.take(_in_days(again.delivered, first_daily,
+                                                                  last_day))])
+        del again
+        due, later = _split_due(batch.delivered, fresh, hi)
+        extra_due, extra_later = _split_due(extra.delivered, np.arange(len(extra)), hi)
+        for day, rows, extra_rows in _by_day(batch.delivered, due, extra.delivered, extra_due):
+            events = EventBatch.concat([batch.take(rows), extra.take(extra_rows)])
+            events = events.take(np.lexsort((events.event_id, events.occurred)))
+            writer.submit(ent, day, 1, len(events), _event_renderer(events),
+                          first=part == 0 and daily_files == 0)
+            daily_files += 1
+        carry = EventBatch.concat([batch.take(later), extra.take(extra_later)])
         if writer.progress:
             writer.progress(f"events {np.datetime64(lo, 'D').astype('datetime64[M]')}: "
                             f"{len(batch):,}")
-    if daily:
-        events = EventBatch.concat(daily)
-        order = np.lexsort((events.event_id, events.occurred, events.delivered))
-        events = events.take(order)
-        bounds = np.flatnonzero(np.diff(events.delivered)) + 1
-        for i, idx in enumerate(np.split(np.arange(len(events)), bounds)):
-            day = int(events.delivered[idx[0]])
-            writer.submit(ent, day, 1, len(idx), _event_renderer(events.take(idx)),
-                          first=part == 0 and i == 0)
+        del batch, fresh, extra, due, later
     return total
 
 
-def _event_renderer(batch: EventBatch) -> Callable[[np.ndarray], tables.Columns]:
-    """Render positions of a file holding ``batch``."""
+def _in_days(delivered: np.ndarray, first: int, last: int) -> np.ndarray:
+    """Positions of the events delivered on days ``first..last``."""
+    return np.flatnonzero((delivered >= first) & (delivered <= last))
+
+
+def _split_due(delivered: np.ndarray, rows: np.ndarray,
+               hi: int) -> tuple[np.ndarray, np.ndarray]:
+    """``rows`` delivered on or before day ``hi`` (sorted by day, stable), and the others."""
+    day = delivered[rows]
+    now = day <= hi
+    due = rows[now]
+    return due[np.argsort(day[now], kind="stable")], rows[~now]
+
+
+def _by_day(delivered: np.ndarray, rows: np.ndarray, extra_delivered: np.ndarray,
+            extra_rows: np.ndarray) -> list[tuple[int, np.ndarray, np.ndarray]]:
+    """Group two day-sorted row sets by delivery day: ``[(day, rows, extra_rows)]``."""
+    days = np.union1d(delivered[rows], extra_delivered[extra_rows])
+    cut = np.searchsorted(delivered[rows], days, side="right")
+    extra_cut = np.searchsorted(extra_delivered[extra_rows], days, side="right")
+    out = []
+    lo = extra_lo = 0
+    for day, hi, extra_hi in zip(days.tolist(), cut.tolist(), extra_cut.tolist(), strict=True):
+        out.append((day, rows[lo:hi], extra_rows[extra_lo:extra_hi]))
+        lo, extra_lo = hi, extra_hi
+    return out
+
+
+def _event_renderer(batch: EventBatch,
+                    rows: np.ndarray | None = None) -> Callable[[np.ndarray], tables.Columns]:
+    """Render positions of a file holding ``batch`` (or its events at ``rows``)."""
     def render(pos: np.ndarray) -> tables.Columns:
-        return tables.render_events(batch.take(pos))
+        return tables.render_events(batch.take(pos if rows is None else rows[pos]))
     return render

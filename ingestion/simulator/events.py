@@ -22,6 +22,8 @@ EVENTS_PER_SCALE = 1_000_000
 DECLINE_DAYS = 28
 LATE_SHARE = 0.03
 RESEND_SHARE = 0.004
+#: Rows per block of the element-wise work between the month's random draws.
+BLOCK = 1 << 20
 
 
 @dataclass
@@ -86,6 +88,16 @@ def usage_spans(billing: Billing, end_ts: int, scale: float, n_days: int) -> Spa
     return Spans(s["acct"][keep], start, stop, marker, weight * base)
 
 
+def _clamp_to_span(occurred: np.ndarray, u: np.ndarray, day0: np.ndarray, s0: np.ndarray,
+                   s1: np.ndarray) -> None:
+    """Move events of a span's first or last day inside the span ``[s0, s1]`` (in place)."""
+    early = occurred < s0
+    occurred[early] = s0[early] + (u[early] * (day0[early] + DAY - s0[early])).astype(np.int64)
+    late = occurred > s1
+    occurred[late] = day0[late] + (u[late] * (s1[late] - day0[late])).astype(np.int64)
+    np.clip(occurred, s0, np.maximum(s0, s1), out=occurred)
+
+
 def _health(marker: np.ndarray, day_ts: np.ndarray) -> np.ndarray:
     """1 normally, falling to 0.2 over the weeks before ``marker``, 0.15 after it."""
     left = (marker[:, None] - day_ts[None, :]) / DAY
@@ -101,7 +113,7 @@ class EventGenerator:
         self.seed = seed
         self.spans = spans
         self.users = users
-        self.user_key = users.account * (1 << 32) + users.created
+        self.user_key = users.account.astype(np.int64) * (1 << 32) + users.created
         last = np.maximum(users.start + users.count - 1, 0)
         self.last_created = np.where(users.count > 0, users.created[last], 0)
         weights = np.array([w for _n, w, _t in cat.EVENT_TYPES])
@@ -114,66 +126,117 @@ class EventGenerator:
         self.next_id = 1
 
     def month(self, index: int, first_day: int, last_day: int) -> EventBatch:
-        """Events that occur on days ``first_day..last_day`` (one calendar month)."""
+        """Events that occur on days ``first_day..last_day`` (one calendar month).
+
+        Memory is about 50 bytes per event of the month: every random draw is made for the
+        whole month at once (that fixes the stream), but all the arithmetic between draws
+        runs in place or in blocks of ``BLOCK`` rows, and the result uses narrow types.
+        """
         rng = np.random.default_rng([self.seed, 7, index])
+        sp = self.spans
+        lo = first_day * DAY
+        day_ts = np.arange(first_day, last_day + 1) * DAY
+        span, day = self._span_days(rng, first_day, last_day)
+        n = len(span)
+        # Hour of day, then the second within it.
+        occurred = np.searchsorted(self.hour_cdf, rng.random(n), side="right")
+        np.minimum(occurred, 23, out=occurred)
+        occurred *= 3600
+        occurred += day_ts[day]
+        occurred += rng.integers(0, 3600, n, dtype=np.int32)
+        # On the first and last day of a span, keep events inside the span.
+        u = rng.random(n)
+        for b in range(0, n, BLOCK):
+            _clamp_to_span(occurred[b : b + BLOCK], u[b : b + BLOCK], day_ts[day[b : b + BLOCK]],
+                           sp.start[span[b : b + BLOCK]] + 120, sp.stop[span[b : b + BLOCK]] - 1)
+        del u, day
+        acct = sp.acct[span]
+        del span
+        # Pick users while events are still grouped by account (fast lookups), then sort
+        # by time; the unique key (time, position) makes the order fully determined.
+        user = self._pick_users(rng, acct, occurred)
+        order = occurred - lo
+        order *= max(n, 1)
+        order += np.arange(n)
+        order.sort()
+        order %= max(n, 1)
+        acct32 = acct.astype(np.int32)
+        del acct
+        acct32, user = acct32[order], user[order]
+        occurred = occurred[order]
+        del order
+        u = rng.random(n)
+        name = np.minimum(np.searchsorted(self.name_cdf, u, side="right"),
+                          len(cat.EVENT_TYPES) - 1).astype(np.int8)
+        u = rng.random(n)
+        template = np.empty(n, dtype=np.int16)
+        for b in range(0, n, BLOCK):
+            nm = name[b : b + BLOCK]
+            template[b : b + BLOCK] = self.tpl_start[nm] + (
+                u[b : b + BLOCK] * self.tpl_count[nm]).astype(np.int64)
+        u = rng.uniform(1.0, 8.5, n)
+        np.exp(u, out=u)
+        np.round(u, out=u)
+        number = u.astype(np.int32)
+        del u
+        ids = np.arange(self.next_id, self.next_id + n)
+        self.next_id += n
+        late = rng.random(n) < LATE_SHARE
+        lag = rng.integers(1, 8, n, dtype=np.int32)
+        delivered = (occurred // DAY).astype(np.int32)
+        delivered[late] += lag[late]
+        return EventBatch(ids, acct32, user, name, occurred, template, number, delivered)
+
+    def _span_days(self, rng: np.random.Generator, first_day: int,
+                   last_day: int) -> tuple[np.ndarray, np.ndarray]:
+        """One entry per event of the month: its span and its day (0-based in the month).
+
+        The Poisson counts of the (active span x day) matrix are drawn in blocks of spans:
+        the draws run in the same order as for the whole matrix, so the counts are the same.
+        """
         sp = self.spans
         lo, hi = first_day * DAY, (last_day + 1) * DAY
         sel = np.flatnonzero((sp.start < hi) & (sp.stop > lo))
         days = np.arange(first_day, last_day + 1)
         day_ts = days * DAY
-        start, stop = sp.start[sel], sp.stop[sel]
-        active = (start[:, None] < day_ts[None, :] + DAY) & (stop[:, None] > day_ts[None, :])
-        lam = (
-            sp.weight[sel][:, None] * self.weekday[(days + 3) % 7][None, :]
-            * _health(sp.marker[sel], day_ts) * active
-        )
-        counts = rng.poisson(lam)
-        rows, cols = np.nonzero(counts)
-        c = counts[rows, cols]
-        span = np.repeat(sel[rows], c)
-        day0 = np.repeat(day_ts[cols], c)
-        n = len(span)
-        hour = np.searchsorted(self.hour_cdf, rng.random(n), side="right")
-        occurred = day0 + np.minimum(hour, 23) * 3600 + rng.integers(0, 3600, n)
-        # On the first and last day of a span, keep events inside the span.
-        s0, s1 = sp.start[span] + 120, sp.stop[span] - 1
-        u = rng.random(n)
-        occurred = np.where(occurred < s0, s0 + (u * (day0 + DAY - s0)).astype(np.int64), occurred)
-        occurred = np.where(occurred > s1, day0 + (u * (s1 - day0)).astype(np.int64), occurred)
-        occurred = np.clip(occurred, s0, np.maximum(s0, s1))
-        acct = sp.acct[span]
-        # Pick users while events are still grouped by account (fast lookups), then sort
-        # by time; the unique key (time, position) makes the order fully determined.
-        user = self._pick_users(rng, acct, occurred)
-        key = np.sort((occurred - lo) * max(n, 1) + np.arange(n))
-        order = key % max(n, 1)
-        acct, occurred, user = acct[order], occurred[order], user[order]
-        name = np.minimum(np.searchsorted(self.name_cdf, rng.random(n), side="right"),
-                          len(cat.EVENT_TYPES) - 1)
-        template = self.tpl_start[name] + (rng.random(n) * self.tpl_count[name]).astype(np.int64)
-        number = np.round(np.exp(rng.uniform(1.0, 8.5, n))).astype(np.int64)
-        ids = np.arange(self.next_id, self.next_id + n)
-        self.next_id += n
-        lag = np.where(rng.random(n) < LATE_SHARE, rng.integers(1, 8, n), 0)
-        delivered = occurred // DAY + lag
-        return EventBatch(ids, acct, user, name, occurred, template, number, delivered)
+        weekday = self.weekday[(days + 3) % 7][None, :]
+        spans, day_of = [], []
+        rows = max(1, BLOCK // max(len(days), 1))
+        for b in range(0, len(sel), rows):
+            blk = sel[b : b + rows]
+            start, stop = sp.start[blk], sp.stop[blk]
+            active = (start[:, None] < day_ts[None, :] + DAY) & (stop[:, None] > day_ts[None, :])
+            lam = sp.weight[blk][:, None] * weekday * _health(sp.marker[blk], day_ts) * active
+            counts = rng.poisson(lam)
+            r, c = np.nonzero(counts)
+            k = counts[r, c]
+            spans.append(np.repeat(blk[r].astype(np.int32), k))
+            day_of.append(np.repeat(c.astype(np.int8), k))
+        if not spans:
+            return np.zeros(0, dtype=np.int32), np.zeros(0, dtype=np.int8)
+        return np.concatenate(spans), np.concatenate(day_of)
 
     def _pick_users(self, rng: np.random.Generator, acct: np.ndarray,
                     occurred: np.ndarray) -> np.ndarray:
         """A user of the account who exists (and is not deleted) at the event's time."""
         us = self.users
-        first = us.start[acct]
-        count = us.count[acct].copy()
-        # Only events before the account's last user joined need a lookup.
-        early = np.flatnonzero(occurred < self.last_created[acct])
-        existing = np.searchsorted(
-            self.user_key, acct[early] * (1 << 32) + occurred[early], side="right"
-        )
-        count[early] = existing - first[early]
-        count = np.maximum(count, 1)
-        user = first + (rng.random(len(acct)) * count).astype(np.int64)
-        gone = (us.deleted[user] >= 0) & (us.deleted[user] <= occurred)
-        return np.where(gone, first, user)
+        u = rng.random(len(acct))
+        user = np.empty(len(acct), dtype=np.int32)
+        for b in range(0, len(acct), BLOCK):
+            a, occ = acct[b : b + BLOCK], occurred[b : b + BLOCK]
+            first = us.start[a]
+            count = us.count[a].copy()
+            # Only events before the account's last user joined need a lookup.
+            early = np.flatnonzero(occ < self.last_created[a])
+            existing = np.searchsorted(
+                self.user_key, a[early] * (1 << 32) + occ[early], side="right"
+            )
+            count[early] = existing - first[early]
+            count = np.maximum(count, 1)
+            pick = first + (u[b : b + BLOCK] * count).astype(np.int64)
+            gone = (us.deleted[pick] >= 0) & (us.deleted[pick] <= occ)
+            user[b : b + BLOCK] = np.where(gone, first, pick)
+        return user
 
     @staticmethod
     def resends(rng: np.random.Generator, batch: EventBatch) -> EventBatch:

@@ -210,8 +210,8 @@ def subscriptions_table(billing: Billing, plans: cat.PlanCatalog) -> Table:
 
     def render(idx: np.ndarray) -> Columns:
         return {
-            "subscription_id": _id(SUB_ID, v["sub"][idx] + 1, json=True),
-            "account_id": _id(ACCOUNT_ID, v["acct"][idx] + 1, json=True),
+            "subscription_id": _id(SUB_ID, v["sub"][idx].astype(np.int64) + 1, json=True),
+            "account_id": _id(ACCOUNT_ID, v["acct"][idx].astype(np.int64) + 1, json=True),
             "plan_id": f.take(plan_ids, v["plan"][idx]),
             "quantity": f.integers(v["qty"][idx]),
             "status": _enum(SUBSCRIPTION_STATUSES, v["status"][idx], json=True),
@@ -233,10 +233,15 @@ def subscriptions_table(billing: Billing, plans: cat.PlanCatalog) -> Table:
 
 # --- billing/invoices ------------------------------------------------------------------
 
-def invoice_amounts(billing: Billing, plans: cat.PlanCatalog,
-                    acc: Accounts) -> dict[str, np.ndarray]:
-    """Line amounts, subtotal, discount, tax and total of every invoice (minor units)."""
-    inv = billing.invoices
+def invoice_amounts(billing: Billing, plans: cat.PlanCatalog, acc: Accounts,
+                    rows: np.ndarray) -> dict[str, np.ndarray]:
+    """Line amounts, subtotal, discount, tax and total of the invoices ``rows`` (minor units).
+
+    Every amount depends on its own invoice only, so computing them per rendered chunk gives
+    the same values as computing them for all invoices at once.
+    """
+    inv = {k: billing.invoices[k][rows] for k in
+           ("acct", "plan", "qty", "frac", "old_plan", "old_qty", "disc")}
     unit = plans.unit_amount
     prorate = inv["old_plan"] >= 0
     new_amount = np.floor(unit[inv["plan"]] * inv["qty"] * inv["frac"] + 0.5).astype(np.int64)
@@ -258,12 +263,15 @@ def invoice_amounts(billing: Billing, plans: cat.PlanCatalog,
 
 def _lines_json(billing: Billing, plans: cat.PlanCatalog, amounts: dict[str, np.ndarray],
                 inv_idx: np.ndarray) -> pa.Array:
-    """The ``lines`` array of each invoice as JSON text (one or two line objects)."""
+    """The ``lines`` array of invoices ``inv_idx`` as JSON text (one or two line objects).
+
+    ``amounts`` are those of ``invoice_amounts`` for the same invoices, in the same order.
+    """
     inv = billing.invoices
     plan_ids = [f'"{p}"' for p in plans.plan_id]
     pstart = _ts(inv["pstart"][inv_idx], json=True)
     pend = _ts(inv["pend"][inv_idx], json=True)
-    prorate = amounts["prorate"][inv_idx]
+    prorate = amounts["prorate"]
 
     def line(num: np.ndarray, plan: np.ndarray, qty: np.ndarray, amount: np.ndarray) -> pa.Array:
         return f.join_pieces([
@@ -273,10 +281,10 @@ def _lines_json(billing: Billing, plans: cat.PlanCatalog, amounts: dict[str, np.
             f.bools(prorate), "}",
         ], len(num))
 
-    charge = line(inv_idx * 2 + 2, inv["plan"][inv_idx], inv["qty"][inv_idx],
-                  amounts["new"][inv_idx])
-    credit = line(inv_idx * 2 + 1, np.maximum(inv["old_plan"][inv_idx], 0),
-                  inv["old_qty"][inv_idx], amounts["old"][inv_idx])
+    num = inv_idx.astype(np.int64) * 2
+    charge = line(num + 2, inv["plan"][inv_idx], inv["qty"][inv_idx], amounts["new"])
+    credit = line(num + 1, np.maximum(inv["old_plan"][inv_idx], 0),
+                  inv["old_qty"][inv_idx], amounts["old"])
     two = pc.binary_join_element_wise("[", credit, ",", charge, "]", "")
     one = pc.binary_join_element_wise("[", charge, "]", "")
     return pc.if_else(pa.array(prorate), two, one)
@@ -286,29 +294,29 @@ def invoices_table(billing: Billing, plans: cat.PlanCatalog, acc: Accounts) -> T
     """Every invoice version (open, paid, written off, refunded)."""
     iv = billing.invoice_versions
     inv = billing.invoices
-    amounts = invoice_amounts(billing, plans, acc)
     currencies = [f'"{c}"' for c in cat.CURRENCIES]
 
     def render(idx: np.ndarray) -> Columns:
         i = iv["inv"][idx]
+        amounts = invoice_amounts(billing, plans, acc, i)
         status = iv["status"][idx]
-        total = amounts["total"][i]
+        total = amounts["total"]
         paid = np.where(status == 2, total, 0)
         refunded = np.floor(total * iv["refunded"][idx] + 0.5).astype(np.int64)
         return {
-            "invoice_id": _id(INVOICE_ID, i + 1, json=True),
-            "account_id": _id(ACCOUNT_ID, inv["acct"][i] + 1, json=True),
-            "subscription_id": _id(SUB_ID, inv["sub"][i] + 1, json=True),
+            "invoice_id": _id(INVOICE_ID, i.astype(np.int64) + 1, json=True),
+            "account_id": _id(ACCOUNT_ID, inv["acct"][i].astype(np.int64) + 1, json=True),
+            "subscription_id": _id(SUB_ID, inv["sub"][i].astype(np.int64) + 1, json=True),
             "status": _enum(INVOICE_STATUSES, status, json=True),
-            "currency": f.take(currencies, amounts["currency"][i]),
+            "currency": f.take(currencies, amounts["currency"]),
             "created_at": _ts(inv["created"][i], json=True),
             "paid_at": _ts(iv["paid_at"][idx], json=True),
             "updated_at": _ts(iv["updated_at"][idx], json=True),
             "period_start": _ts(inv["pstart"][i], json=True),
             "period_end": _ts(inv["pend"][i], json=True),
-            "subtotal_minor": f.integers(amounts["subtotal"][i]),
-            "discount_minor": f.integers(amounts["discount"][i]),
-            "tax_minor": f.integers(amounts["tax"][i]),
+            "subtotal_minor": f.integers(amounts["subtotal"]),
+            "discount_minor": f.integers(amounts["discount"]),
+            "tax_minor": f.integers(amounts["tax"]),
             "total_minor": f.integers(total),
             "amount_paid_minor": f.integers(paid),
             "amount_refunded_minor": f.integers(refunded),

@@ -145,11 +145,17 @@ class LandingWriter:
                     split_backfill: bool) -> None:
         """Write every row: one backfill export (split by month), then one per day."""
         ent = table.entity
-        day = (table.export_day if table.export_day is not None
-               else table.time // f.SECONDS_PER_DAY)
-        day = np.where(day < first_daily, first_daily - 1, day)
-        keep = np.flatnonzero(day <= last_day)
-        order = keep[np.lexsort((table.time[keep], day[keep]))]
+        day = (table.export_day.astype(np.int32) if table.export_day is not None
+               else (table.time // f.SECONDS_PER_DAY).astype(np.int32))
+        np.maximum(day, first_daily - 1, out=day)  # everything before is in the backfill
+        keep = day <= last_day
+        if keep.all():
+            order = np.lexsort((table.time, day))
+        else:
+            rows = np.flatnonzero(keep)
+            order = rows[np.lexsort((table.time[rows], day[rows]))]
+            del rows
+        del keep
         bounds = np.flatnonzero(np.diff(day[order])) + 1
         first = True
         for group in np.split(order, bounds):
@@ -167,7 +173,7 @@ class LandingWriter:
                             first=first)
                 first = False
         if self.progress:
-            self.progress(f"{ent.qualified}: {len(keep):,} rows")
+            self.progress(f"{ent.qualified}: {len(order):,} rows")
 
 
 def _rows_renderer(table: Table, rows: np.ndarray) -> Renderer:
