@@ -67,7 +67,7 @@ lint: $(STAMP) ## Lint: ruff (incl. docstrings), mypy, import layers, lock, dbt 
 	$(VENV)/bin/hadolint Dockerfile
 
 test: $(STAMP) $(CHROMIUM) lint ## Set up, lint and run the whole test suite
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n 2 --dist loadgroup
 
 # Benchmarks print every figure beside its floor and target and write JSON under
 # benchmarks/results/. BENCH_DIR holds their lakehouses (scale 100 needs about 40 GB).
