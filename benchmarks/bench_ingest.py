@@ -15,6 +15,7 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from benchmarks.common import CLI, PROJECT, lakehouse_env, run_phase, verdict, write_results
@@ -44,7 +45,7 @@ def dir_stats(path: Path) -> tuple[int, int]:
     return len(files), sum(p.stat().st_size for p in files)
 
 
-def bench(scale: float, workdir: Path) -> dict[str, object]:
+def bench(scale: float, workdir: Path) -> dict[str, Any]:
     root = workdir / f"scale-{scale:g}"
     shutil.rmtree(root, ignore_errors=True)
     env = lakehouse_env(root)
