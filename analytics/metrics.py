@@ -43,13 +43,17 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
+import duckdb
 import ibis
 import ibis.expr.types as ir
 import pyarrow as pa
+import pyarrow.compute as pc
 
+from analytics import cells
+from analytics.cells import gold_table
 from analytics.filters import DIMENSIONS, MetricFilterError, MetricFilters, month_of
 from lakecore.settings import Settings
-from transform.readonly import shared_readonly
+from transform.readonly import Surface, shared_surface
 
 #: Movements of ``fct_account_mrr_monthly`` in bridge order.
 MOVEMENTS = ("new", "expansion", "reactivation", "contraction", "churn")
@@ -61,55 +65,49 @@ CENT = ibis.literal(Decimal("0.01"), type="decimal(18, 2)")
 # Connections -----------------------------------------------------------------------------
 @contextmanager
 def open_metrics(settings: Settings) -> Iterator[ibis.BaseBackend]:
-    """An Ibis backend over the last published Silver/Gold (read-only).
+    """An Ibis backend over the last published Silver/Gold (read-only), with its cells.
 
-    It runs on a cursor of the process's shared connection for the current publication
-    (``transform.readonly.shared_readonly``), closed on exit: attaching the catalogs once
-    per publication instead of once per query keeps a filter change fast.
+    It runs on a cursor of the process's shared surface for the current publication
+    (``transform.readonly.shared_surface``), closed on exit: attaching the catalogs once
+    per publication instead of once per query keeps a filter change fast. The first use
+    of a publication in the process also sums Gold into its additive cells
+    (``analytics.cells``, ADR 0016); every cursor handed out sees them.
 
     Raises:
         transform.warehouse.WarehouseNotBuiltError: Nothing was built yet.
     """
-    with shared_readonly(settings) as con:
-        yield ibis.duckdb.from_connection(con)
+    with _published(settings) as (cursor, published):
+        for kind, table in published.cells.items():
+            cursor.register(cells.TABLES[kind], table)
+        yield ibis.duckdb.from_connection(cursor)
 
 
-def gold_table(backend: ibis.BaseBackend, name: str) -> ir.Table:
-    """A published Gold table as an Ibis table."""
-    return backend.table(name, database="gold")
+def _cells(backend: ibis.BaseBackend, kind: str) -> ir.Table:
+    """The cell table ``kind`` (``analytics.cells.TABLES``) of the backend's publication.
+
+    ``open_metrics`` registers them on its cursor; on any other backend they are computed
+    from Gold within the query (the same numbers, only slower).
+    """
+    try:
+        return backend.table(cells.TABLES[kind])
+    except ibis.common.exceptions.TableNotFound:
+        pass
+    if kind == "attributes":
+        return cells.account_attributes(backend)
+    build = {"mrr": cells.mrr_cells, "cohorts": cells.cohort_cells, "trials": cells.trial_rows}
+    return build[kind](backend, _cells(backend, "attributes"))
 
 
-# Expressions -----------------------------------------------------------------------------
 def account_attributes(backend: ibis.BaseBackend) -> ir.Table:
     """One row per account: segment, country and its primary plan's tier, interval, currency."""
-    accounts = gold_table(backend, "dim_accounts")
-    subscriptions = gold_table(backend, "fct_subscriptions")
-    plans = gold_table(backend, "dim_plans")
-    ranked = subscriptions.mutate(
-        _rank=ibis.row_number().over(
-            group_by=subscriptions.account_id,
-            order_by=[
-                ibis.desc(subscriptions.is_contributing_mrr.fill_null(False)),
-                ibis.desc(subscriptions.current_mrr_usd.fill_null(0)),
-                ibis.desc(subscriptions.started_at),
-                ibis.desc(subscriptions.subscription_id),
-            ],
-        )
-    )
-    primary = ranked.filter(ranked._rank == 0).select("account_id", "plan_id")
-    primary_plan = primary.left_join(plans, primary.plan_id == plans.plan_id).select(
-        primary.account_id, plans.tier, plans.billing_interval, plans.currency
-    )
-    return accounts.left_join(
-        primary_plan, accounts.account_id == primary_plan.account_id
-    ).select(
-        accounts.account_id,
-        accounts.segment,
-        country=accounts.country_code,
-        tier=primary_plan.tier,
-        billing_interval=primary_plan.billing_interval,
-        currency=primary_plan.currency,
-    )
+    return _cells(backend, "attributes")
+
+
+def _selected(table: ir.Table, filters: MetricFilters) -> ir.Table:
+    """The rows (accounts or cells) whose attributes the filters accept."""
+    predicates = [table[name].isin(list(values))
+                  for name, values in filters.dimension_values().items()]
+    return table.filter(*predicates) if predicates else table
 
 
 def account_mrr(backend: ibis.BaseBackend, filters: MetricFilters | None = None) -> ir.Table:
@@ -121,10 +119,7 @@ def account_mrr(backend: ibis.BaseBackend, filters: MetricFilters | None = None)
     facts = gold_table(backend, "fct_account_mrr_monthly")
     if not filters.restricts_accounts:
         return facts
-    attributes = account_attributes(backend)
-    predicates = [attributes[name].isin(list(values))
-                  for name, values in filters.dimension_values().items()]
-    selected = attributes.filter(*predicates).select("account_id")
+    selected = _selected(account_attributes(backend), filters).select("account_id")
     return facts.semi_join(selected, "account_id")
 
 
@@ -145,67 +140,61 @@ def _money(value: ir.NumericValue) -> ir.NumericValue:
     return value.fill_null(0).cast(MONEY)
 
 
-def _bridge(facts: ir.Table) -> ir.Table:
-    """The MRR bridge of every month the facts cover (no date cut)."""
-    zero = ibis.literal(Decimal("0.00"), type="decimal(18, 2)")
-    movement = facts.movement
-    return facts.group_by("month_start").aggregate(
-        opening_mrr_usd=_money(facts.previous_mrr_usd.sum()),
-        new_mrr_usd=_money(ibis.cases((movement == "new", facts.mrr_usd), else_=zero).sum()),
-        expansion_mrr_usd=_money(
-            ibis.cases((movement == "expansion", facts.mrr_change_usd), else_=zero).sum()),
-        reactivation_mrr_usd=_money(
-            ibis.cases((movement == "reactivation", facts.mrr_usd), else_=zero).sum()),
-        contraction_mrr_usd=_money(
-            ibis.cases((movement == "contraction", -facts.mrr_change_usd), else_=zero).sum()),
-        churned_mrr_usd=_money(
-            ibis.cases((movement == "churn", facts.previous_mrr_usd), else_=zero).sum()),
-        closing_mrr_usd=_money(facts.mrr_usd.sum()),
-        customers_opening=(facts.previous_mrr_usd > 0).sum().cast("int64"),
-        customers_new=(movement == "new").sum().cast("int64"),
-        customers_reactivated=(movement == "reactivation").sum().cast("int64"),
-        customers_churned=(movement == "churn").sum().cast("int64"),
-        customers_closing=(facts.mrr_usd > 0).sum().cast("int64"),
+def _bridge(mrr_cells: ir.Table) -> ir.Table:
+    """The MRR bridge and 12-month retention sums of every month the cells cover."""
+    c = mrr_cells
+    return c.group_by("month_start").aggregate(
+        opening_mrr_usd=_money(c.opening_mrr_usd.sum()),
+        new_mrr_usd=_money(c.new_mrr_usd.sum()),
+        expansion_mrr_usd=_money(c.expansion_mrr_usd.sum()),
+        reactivation_mrr_usd=_money(c.reactivation_mrr_usd.sum()),
+        contraction_mrr_usd=_money(c.contraction_mrr_usd.sum()),
+        churned_mrr_usd=_money(c.churned_mrr_usd.sum()),
+        closing_mrr_usd=_money(c.closing_mrr_usd.sum()),
+        customers_opening=c.customers_opening.sum().cast("int64"),
+        customers_new=c.customers_new.sum().cast("int64"),
+        customers_reactivated=c.customers_reactivated.sum().cast("int64"),
+        customers_churned=c.customers_churned.sum().cast("int64"),
+        customers_closing=c.customers_closing.sum().cast("int64"),
+        base_mrr_usd=c.base_mrr_usd.sum(),
+        retained_mrr_usd=c.retained_mrr_usd.sum(),
+        capped_mrr_usd=c.capped_mrr_usd.sum(),
     )
+
+
+#: The columns of ``gold.mrr_movements_monthly``, in its order.
+BRIDGE_COLUMNS = ("month_start", "opening_mrr_usd", "new_mrr_usd", "expansion_mrr_usd",
+                  "reactivation_mrr_usd", "contraction_mrr_usd", "churned_mrr_usd",
+                  "closing_mrr_usd", "customers_opening", "customers_new",
+                  "customers_reactivated", "customers_churned", "customers_closing")
 
 
 def mrr_movements(backend: ibis.BaseBackend, filters: MetricFilters | None = None
                   ) -> ir.Table:
     """The MRR bridge per month (columns of ``gold.mrr_movements_monthly``)."""
     filters = filters or MetricFilters()
-    bridge = _bridge(account_mrr(backend, filters))
+    bridge = _movements_of(_selected(_cells(backend, "mrr"), filters))
     return _where(bridge, _in_range(bridge.month_start, filters)).order_by("month_start")
+
+
+def _movements_of(mrr_cells: ir.Table) -> ir.Table:
+    return _bridge(mrr_cells).select(*BRIDGE_COLUMNS)
 
 
 def _ratio(numerator: ir.NumericValue, denominator: ir.NumericValue) -> ir.FloatingValue:
     return numerator.cast("float64") / denominator.cast("float64").nullif(0.0)
 
 
-def _retention_12m(facts: ir.Table) -> ir.Table:
-    base = facts.filter(facts.mrr_usd > 0).select(
-        "account_id", base_month="month_start", base_mrr="mrr_usd")
-    current = facts.select("account_id", "month_start", current_mrr="mrr_usd")
-    joined = base.join(
-        current,
-        (base.account_id == current.account_id)
-        & (current.month_start == (base.base_month + ibis.interval(months=12)).cast("date")),
-    )
-    current_mrr = joined.current_mrr.fill_null(0)
-    return joined.group_by("month_start").aggregate(
-        base_mrr_usd=joined.base_mrr.sum(),
-        retained_mrr_usd=current_mrr.sum(),
-        capped_mrr_usd=ibis.least(current_mrr, joined.base_mrr).sum(),
-    )
-
-
 def saas_kpis(backend: ibis.BaseBackend, filters: MetricFilters | None = None) -> ir.Table:
     """KPIs per month (columns of ``gold.saas_kpis_monthly``)."""
     filters = filters or MetricFilters()
-    facts = account_mrr(backend, filters)
-    bridge = _bridge(facts)
+    kpis = _kpis_of(_selected(_cells(backend, "mrr"), filters))
+    return _where(kpis, _in_range(kpis.month_start, filters)).order_by("month_start")
+
+
+def _kpis_of(mrr_cells: ir.Table) -> ir.Table:
+    joined = bridge = _bridge(mrr_cells)
     first_month = bridge.month_start.min().as_scalar()
-    retention = _retention_12m(facts)
-    joined = bridge.left_join(retention, bridge.month_start == retention.month_start)
     customers = joined.customers_closing
     arpa_cents = ibis.cases(
         (customers > 0,
@@ -213,7 +202,7 @@ def saas_kpis(backend: ibis.BaseBackend, filters: MetricFilters | None = None) -
         else_=ibis.null("int64"),
     )
     looks_back = (joined.month_start - ibis.interval(months=12)).cast("date") >= first_month
-    kpis = joined.select(
+    return joined.select(
         month_start=bridge.month_start,
         mrr_usd=joined.closing_mrr_usd.cast(MONEY),
         arr_usd=(joined.closing_mrr_usd * 12).cast(MONEY),
@@ -235,7 +224,6 @@ def saas_kpis(backend: ibis.BaseBackend, filters: MetricFilters | None = None) -
         grr_12m=ibis.cases((looks_back, _ratio(joined.capped_mrr_usd, joined.base_mrr_usd)),
                            else_=ibis.null("float64")),
     )
-    return _where(kpis, _in_range(kpis.month_start, filters)).order_by("month_start")
 
 
 def cohort_retention(backend: ibis.BaseBackend, filters: MetricFilters | None = None
@@ -245,18 +233,26 @@ def cohort_retention(backend: ibis.BaseBackend, filters: MetricFilters | None = 
     The date range keeps the cohorts that start in it and the months up to its end.
     """
     filters = filters or MetricFilters()
-    facts = account_mrr(backend, filters)
-    facts = facts.mutate(
-        months_since_start=facts.month_start.delta(facts.cohort_month, unit="month"))
-    by_month = facts.group_by("cohort_month", "months_since_start").aggregate(
-        cohort_customers=facts.count(),
-        retained_customers=(facts.mrr_usd > 0).sum(),
-        cohort_mrr_usd=facts.mrr_usd.sum(),
+    result = _cohorts_of(_selected(_cells(backend, "cohorts"), filters))
+    predicates = _in_range(result.cohort_month, filters)
+    if filters.end is not None:
+        last = ibis.literal(month_of(filters.end), type="date")
+        predicates.append(
+            (result.cohort_month + result.months_since_start.as_interval("M")).cast("date")
+            <= last)
+    return _where(result, predicates).order_by("cohort_month", "months_since_start")
+
+
+def _cohorts_of(cohort_cells: ir.Table) -> ir.Table:
+    by_month = cohort_cells.group_by("cohort_month", "months_since_start").aggregate(
+        cohort_customers=cohort_cells.cohort_customers.sum(),
+        retained_customers=cohort_cells.retained_customers.sum(),
+        cohort_mrr_usd=cohort_cells.cohort_mrr_usd.sum(),
     )
     starting = by_month.cohort_mrr_usd.first().over(
         group_by=by_month.cohort_month, order_by=by_month.months_since_start)
     with_start = by_month.mutate(cohort_starting_mrr_usd=starting)
-    result = with_start.select(
+    return with_start.select(
         "cohort_month",
         months_since_start=with_start.months_since_start.cast("int32"),
         cohort_customers=with_start.cohort_customers.cast("int64"),
@@ -268,13 +264,6 @@ def cohort_retention(backend: ibis.BaseBackend, filters: MetricFilters | None = 
         net_mrr_retention_rate=_ratio(with_start.cohort_mrr_usd,
                                       with_start.cohort_starting_mrr_usd),
     )
-    predicates = _in_range(result.cohort_month, filters)
-    if filters.end is not None:
-        last = ibis.literal(month_of(filters.end), type="date")
-        predicates.append(
-            (result.cohort_month + result.months_since_start.as_interval("M")).cast("date")
-            <= last)
-    return _where(result, predicates).order_by("cohort_month", "months_since_start")
 
 
 def trial_conversion(backend: ibis.BaseBackend, filters: MetricFilters | None = None
@@ -286,23 +275,13 @@ def trial_conversion(backend: ibis.BaseBackend, filters: MetricFilters | None = 
     conversion rate is converted over closed (converted or lapsed) trials.
     """
     filters = filters or MetricFilters()
-    subscriptions = gold_table(backend, "fct_subscriptions")
-    if filters.restricts_accounts:
-        attributes = account_attributes(backend)
-        predicates = [attributes[name].isin(list(values))
-                      for name, values in filters.dimension_values().items()]
-        subscriptions = subscriptions.semi_join(
-            attributes.filter(*predicates).select("account_id"), "account_id")
-    trials = subscriptions.filter(subscriptions.had_trial)
-    began = trials.trial_start_at.fill_null(trials.started_at)
-    trials = trials.select(
-        month_start=began.truncate("M").date(),
-        converted=trials.is_trial_converted,
-        is_open=~trials.is_trial_converted & (trials.status == "trialing"),
-        days_to_convert=trials.trial_converted_at.delta(began, unit="day"),
-    )
+    monthly = _trials_of(_selected(_cells(backend, "trials"), filters))
+    return _where(monthly, _in_range(monthly.month_start, filters)).order_by("month_start")
+
+
+def _trials_of(trials: ir.Table) -> ir.Table:
     closed = ~trials.is_open
-    monthly = trials.group_by("month_start").aggregate(
+    return trials.group_by("month_start").aggregate(
         trials_started=trials.count().cast("int64"),
         trials_converted=trials.converted.sum().cast("int64"),
         trials_lapsed=(~trials.converted & closed).sum().cast("int64"),
@@ -310,7 +289,6 @@ def trial_conversion(backend: ibis.BaseBackend, filters: MetricFilters | None = 
         conversion_rate=_ratio(trials.converted.sum(), closed.sum()),
         median_days_to_convert=trials.days_to_convert.median().cast("float64"),
     )
-    return _where(monthly, _in_range(monthly.month_start, filters)).order_by("month_start")
 
 
 def mrr_by_dimension(backend: ibis.BaseBackend, dimension: str, month: date,
@@ -318,15 +296,19 @@ def mrr_by_dimension(backend: ibis.BaseBackend, dimension: str, month: date,
     """Closing MRR and paying customers of one month, by a dimension's values."""
     _dimension(dimension)
     filters = filters or MetricFilters()
-    facts = account_mrr(backend, filters)
-    facts = facts.filter(facts.month_start == ibis.literal(month_of(month), type="date"),
-                         facts.mrr_usd > 0)
-    attributes = account_attributes(backend)
-    joined = facts.join(attributes, "account_id")
-    value = joined[dimension].fill_null("(unknown)")
-    return (joined.group_by(value.name(dimension))
-            .aggregate(mrr_usd=joined.mrr_usd.sum().cast(MONEY),
-                       paying_customers=joined.count())
+    mrr_cells = _selected(_cells(backend, "mrr"), filters)
+    mrr_cells = mrr_cells.filter(
+        mrr_cells.month_start == ibis.literal(month_of(month), type="date"),
+        mrr_cells.customers_closing > 0)
+    return _breakdown_of(mrr_cells, dimension)
+
+
+def _breakdown_of(mrr_cells: ir.Table, dimension: str) -> ir.Table:
+    """Closing MRR and paying customers by ``dimension`` over cells of one month that pay."""
+    value = mrr_cells[dimension].fill_null("(unknown)")
+    return (mrr_cells.group_by(value.name(dimension))
+            .aggregate(mrr_usd=mrr_cells.closing_mrr_usd.sum().cast(MONEY),
+                       paying_customers=mrr_cells.customers_closing.sum().cast("int64"))
             .order_by(ibis.desc("mrr_usd")))
 
 
@@ -334,6 +316,104 @@ def _dimension(name: str) -> str:
     if name not in DIMENSIONS:
         raise MetricFilterError(f"unknown dimension {name!r}; allowed: {', '.join(DIMENSIONS)}")
     return DIMENSIONS[name]
+
+
+# One publication's cells and compiled statements (ADR 0016) -----------------------------
+#: The name a filtered cell table is registered under while a compiled statement runs.
+SLICE = {kind: f"_metric_slice__{kind}" for kind in ("mrr", "cohorts", "trials")}
+#: A month-keyed result cut to the date range (``$start``/``$end``: first days of months).
+_MONTHS = ("select * from ({sql}) where ($start::date is null or month_start >= $start) "
+           "and ($end::date is null or month_start <= $end) order by month_start")
+#: Cohort results: cohorts that start in the range, months up to its end.
+_COHORTS = ("select * from ({sql}) where ($start::date is null or cohort_month >= $start) "
+            "and ($end::date is null or (cohort_month <= $end and "
+            "cast(cohort_month + to_months(months_since_start) as date) <= $end)) "
+            "order by cohort_month, months_since_start")
+
+
+@dataclass(frozen=True)
+class _Statement:
+    """One metric expression compiled to SQL once, and the Arrow schema of its result."""
+
+    sql: str
+    schema: pa.Schema
+
+
+@dataclass(frozen=True)
+class _Published:
+    """A publication's cells (Arrow) and the metric statements compiled over their slices."""
+
+    cells: dict[str, pa.Table]
+    statements: dict[str, _Statement]
+
+
+def _prepare(backend: ibis.BaseBackend) -> _Published:
+    """Sum the publication's cells and compile every dashboard statement over a slice.
+
+    The statements are the same Ibis expressions as ``saas_kpis`` and the others, over
+    an unbound table of the cells' schema (``SLICE``), so a filter change runs SQL that was
+    compiled once, on cells filtered in Arrow.
+    """
+    tables = cells.materialize(backend)
+    unbound = {kind: ibis.table(ibis.Schema.from_pyarrow(tables[kind].schema), name=name)
+               for kind, name in SLICE.items()}
+    expressions = {
+        "kpis": (_kpis_of(unbound["mrr"]), _MONTHS),
+        "movements": (_movements_of(unbound["mrr"]), _MONTHS),
+        "cohorts": (_cohorts_of(unbound["cohorts"]), _COHORTS),
+        "trials": (_trials_of(unbound["trials"]), _MONTHS),
+        **{f"breakdown:{name}": (_breakdown_of(unbound["mrr"], name), "{sql}")
+           for name in DIMENSIONS},
+    }
+    statements = {
+        name: _Statement(template.format(sql=ibis.to_sql(expr, dialect="duckdb")),
+                         expr.schema().to_pyarrow())
+        for name, (expr, template) in expressions.items()
+    }
+    return _Published(tables, statements)
+
+
+@contextmanager
+def _published(settings: Settings, *, views: bool = True
+               ) -> Iterator[tuple[duckdb.DuckDBPyConnection, _Published]]:
+    """A cursor on the current publication's shared surface, and its cells and statements.
+
+    With ``views=False`` the cursor only reads what its caller registers (the slices).
+    """
+    with shared_surface(settings, views=views) as (surface, cursor):
+        yield cursor, surface.memo("metric_cells", lambda: _prepared(surface))
+
+
+def _prepared(surface: Surface) -> _Published:
+    """``_prepare`` on a cursor of ``surface`` that sees Gold."""
+    cursor = surface.cursor()
+    try:
+        return _prepare(ibis.duckdb.from_connection(cursor))
+    finally:
+        cursor.close()
+
+
+def _slice_of(table: pa.Table, filters: MetricFilters) -> pa.Table:
+    """The rows of a cell table whose attributes the filters accept (as ``_selected``)."""
+    mask = None
+    for name, values in filters.dimension_values().items():
+        column = table[name]
+        accepted = pc.is_in(column, value_set=pa.array(values, type=pa.string()).cast(
+            column.type))
+        mask = accepted if mask is None else pc.and_(mask, accepted)
+    return table if mask is None else table.filter(mask)
+
+
+def _execute(cursor: duckdb.DuckDBPyConnection, statement: _Statement,
+             params: dict[str, object] | None = None) -> pa.Table:
+    """Run a compiled statement; its result with the schema the Ibis expression has."""
+    result = cursor.execute(statement.sql, params or {}).fetch_arrow_table()
+    return result.cast(statement.schema)
+
+
+def _range_params(filters: MetricFilters) -> dict[str, object]:
+    return {"start": month_of(filters.start) if filters.start else None,
+            "end": month_of(filters.end) if filters.end else None}
 
 
 # Results ---------------------------------------------------------------------------------
@@ -367,23 +447,38 @@ class DashboardData:
 
 def fetch_dashboard(settings: Settings, filters: MetricFilters | None = None
                     ) -> DashboardData:
-    """KPIs, the MRR bridge, cohort retention and trials for the filters (one connection)."""
+    """KPIs, the MRR bridge, cohort retention and trials for the filters (one connection).
+
+    The same results as ``saas_kpis``, ``mrr_movements``, ``cohort_retention`` and
+    ``trial_conversion``, from statements compiled once per publication (ADR 0016).
+    """
     filters = filters or MetricFilters()
-    with open_metrics(settings) as backend:
-        return DashboardData(
-            filters=filters,
-            kpis=saas_kpis(backend, filters).to_pyarrow(),
-            movements=mrr_movements(backend, filters).to_pyarrow(),
-            cohorts=cohort_retention(backend, filters).to_pyarrow(),
-            trials=trial_conversion(backend, filters).to_pyarrow(),
-        )
+    params = _range_params(filters)
+    with _published(settings, views=False) as (cursor, published):
+        statements = published.statements
+        results: dict[str, pa.Table] = {}
+        for kind, names in (("mrr", ("kpis", "movements")), ("cohorts", ("cohorts",)),
+                            ("trials", ("trials",))):
+            cursor.register(SLICE[kind], _slice_of(published.cells[kind], filters))
+            for name in names:
+                results[name] = _execute(cursor, statements[name], params)
+        return DashboardData(filters=filters, kpis=results["kpis"],
+                             movements=results["movements"], cohorts=results["cohorts"],
+                             trials=results["trials"])
 
 
 def fetch_breakdown(settings: Settings, dimension: str, month: date,
                     filters: MetricFilters | None = None) -> pa.Table:
-    """``mrr_by_dimension`` executed on its own connection."""
-    with open_metrics(settings) as backend:
-        return mrr_by_dimension(backend, dimension, month, filters).to_pyarrow()
+    """``mrr_by_dimension`` from its statement compiled once per publication."""
+    _dimension(dimension)
+    filters = filters or MetricFilters()
+    with _published(settings, views=False) as (cursor, published):
+        mrr = _slice_of(published.cells["mrr"], filters)
+        mrr = mrr.filter(pc.and_(
+            pc.equal(mrr["month_start"], pa.scalar(month_of(month), type=pa.date32())),
+            pc.greater(mrr["customers_closing"], 0)))
+        cursor.register(SLICE["mrr"], mrr)
+        return _execute(cursor, published.statements[f"breakdown:{dimension}"])
 
 
 @dataclass(frozen=True)
