@@ -240,8 +240,8 @@ def test_queries_share_one_attached_connection_per_publication(lakehouse: Settin
 @pytest.mark.parametrize("filters", [
     metrics.MetricFilters(),
     metrics.MetricFilters(segment=("smb",)),
-    metrics.MetricFilters(start=date(2024, 6, 3), end=date(2025, 9, 30), segment=("smb", "mid_market"),
-                          billing_interval=("month",)),
+    metrics.MetricFilters(start=date(2024, 6, 3), end=date(2025, 9, 30),
+                          segment=("smb", "mid_market"), billing_interval=("month",)),
     metrics.MetricFilters(end=date(2025, 3, 1), tier=("growth", "scale"), currency=("usd",)),
     metrics.MetricFilters(start=date(2025, 1, 1), country=("US", "DE")),
 ], ids=["whole", "segment", "range-segments-interval", "end-tiers-currency", "start-countries"])
@@ -271,5 +271,6 @@ def test_the_dashboard_statements_equal_the_metric_expressions(
         assert getattr(data, name).to_pylist() == rows, name
     for d, rows in expected_breakdowns.items():
         # ties in MRR may come in either order
-        key = lambda r: (r["mrr_usd"], r[d])  # noqa: E731
+        def key(row: dict[str, Any], d: str = d) -> tuple[Any, Any]:
+            return (row["mrr_usd"], row[d])
         assert sorted(breakdowns[d], key=key) == sorted(rows, key=key), d
