@@ -10,12 +10,15 @@ success it publishes the new catalog snapshots atomically and expires old ones
 
 from __future__ import annotations
 
+import hashlib
+import json
 import shutil
 import sqlite3
 import time
 from collections.abc import Iterator
 from contextlib import closing, contextmanager, nullcontext
 from dataclasses import dataclass, replace
+from importlib import metadata
 from pathlib import Path
 
 import duckdb
@@ -149,19 +152,13 @@ def _build(settings: Settings, *, select: str | None, full_refresh: bool,
         full_refresh = True
     catalogs.prepare_catalogs(settings)
 
-    # Tests only: `dbt test` (in `dbt build`, unit tests run only with their model).
-    args = ["build" if models else "test", "--project-dir", str(DBT_PROJECT_DIR),
-            "--profiles-dir", str(DBT_PROJECT_DIR),
-            "--target-path", str(settings.warehouse / "dbt_target"),
-            "--log-path", str(settings.warehouse / "dbt_logs"),
-            "--log-level", "none",
-            "--log-level-file", settings.dbt_log_level]
-    if select:
-        args += ["--select", select]
-    if full_refresh and models:
-        args.append("--full-refresh")
-    if not tests:
-        args += ["--exclude-resource-type", "test", "--exclude-resource-type", "unit_test"]
+    fingerprint = project_fingerprint()
+    unit_tests_current = (models and tests and not full_refresh and select is None
+                          and _unit_tests_passed_for(settings) == fingerprint)
+    args = _dbt_args(settings, select=select, full_refresh=full_refresh, tests=tests,
+                     models=models, unit_tests=not unit_tests_current)
+    if unit_tests_current:
+        say("unit tests skipped: the dbt project is unchanged since they last passed")
 
     result = BuildResult(full_refresh=full_refresh and models, command=args[0], tested=tests)
     say(f"dbt {args[0]}{' --full-refresh' if full_refresh else ''}"
@@ -186,6 +183,8 @@ def _build(settings: Settings, *, select: str | None, full_refresh: bool,
                     f"{published[-1].as_of_date})" if published
                     else "no Gold has been published yet")
             raise BuildError(f"build failed; {kept}\n" + result.summary())
+        if tests and select is None and not unit_tests_current and result.unit_tests:
+            _record_unit_tests_passed(settings, fingerprint)
     if models:
         with ledger.step(settings, "publish", "gold") as step:
             catalogs.compact_deletes(settings, say)
@@ -199,6 +198,65 @@ def _build(settings: Settings, *, select: str | None, full_refresh: bool,
     result.seconds = time.perf_counter() - started
     say(result.summary())
     return result
+
+
+def _dbt_args(settings: Settings, *, select: str | None, full_refresh: bool, tests: bool,
+              models: bool, unit_tests: bool) -> list[str]:
+    """The dbt command line of a build (``build``) or of tests only (``test``)."""
+    # Tests only: `dbt test` (in `dbt build`, unit tests run only with their model).
+    args = ["build" if models else "test", "--project-dir", str(DBT_PROJECT_DIR),
+            "--profiles-dir", str(DBT_PROJECT_DIR),
+            "--target-path", str(settings.warehouse / "dbt_target"),
+            "--log-path", str(settings.warehouse / "dbt_logs"),
+            "--log-level", "none",
+            "--log-level-file", settings.dbt_log_level]
+    if select:
+        args += ["--select", select]
+    if full_refresh and models:
+        args.append("--full-refresh")
+    if not tests:
+        args += ["--exclude-resource-type", "test", "--exclude-resource-type", "unit_test"]
+    elif not unit_tests:
+        # Unit tests check the project's logic on fixed rows, not the data: they already
+        # passed for exactly these files, so a daily build skips them (ADR 0019).
+        args += ["--exclude-resource-type", "unit_test"]
+    return args
+
+
+#: The dbt project's files whose content decides what the unit tests check.
+_PROJECT_SUFFIXES = (".sql", ".yml", ".yaml", ".csv", ".py")
+
+
+def project_fingerprint() -> str:
+    """SHA-256 over the dbt project's files and the versions of dbt and DuckDB that run it."""
+    digest = hashlib.sha256()
+    for package in ("dbt-core", "dbt-duckdb", "duckdb"):
+        digest.update(f"{package}=={metadata.version(package)}\0".encode())
+    for path in sorted(DBT_PROJECT_DIR.rglob("*")):
+        relative = path.relative_to(DBT_PROJECT_DIR)
+        if (path.is_file() and path.suffix in _PROJECT_SUFFIXES
+                and relative.parts[0] not in ("target", "logs", "dbt_packages")):
+            digest.update(str(relative).encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
+def _unit_tests_stamp(settings: Settings) -> Path:
+    return settings.warehouse / "unit_tests_passed.json"
+
+
+def _unit_tests_passed_for(settings: Settings) -> str | None:
+    """The project fingerprint the unit tests last all passed for, if any."""
+    try:
+        return str(json.loads(_unit_tests_stamp(settings).read_text())["project"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def _record_unit_tests_passed(settings: Settings, fingerprint: str) -> None:
+    stamp = _unit_tests_stamp(settings)
+    partial = stamp.with_suffix(".tmp")
+    partial.write_text(json.dumps({"project": fingerprint}) + "\n")
+    partial.replace(stamp)
 
 
 def record_dbt_step(settings: Settings, step: ledger.Step, outcome: DbtOutcome) -> None:

@@ -603,3 +603,38 @@ def test_a_disk_full_during_a_build_is_one_line_and_keeps_published_gold(
     build(lake, tests=False)
     usage = {(r[0], r[1]): r[2] for r in read_gold(lake)["fct_account_daily_usage"]}
     assert usage[("a1", dates[-1])] >= 150_000
+
+
+def test_a_daily_build_skips_unit_tests_only_while_the_project_is_unchanged(
+        lake: Settings, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Given a lakehouse built with all data and unit tests, when it is built again, then the data
+    tests run and the unit tests are skipped (they passed for these very files); when the record
+    of that pass names other files, they run again; and any change to a model changes the
+    project's fingerprint."""
+    # Given a lakehouse built with all data and unit tests
+    from transform import build as build_module
+
+    shutil.copytree(KITCHEN_SINK, lake.landing)
+    ingest(lake)
+    first = build(lake)
+    assert first.unit_tests > 0
+    assert first.tests > 0
+    # When it is built again, the data tests run and the unit tests are skipped
+    said: list[str] = []
+    again = build(lake, progress=said.append)
+    assert (again.unit_tests, again.tests) == (0, first.tests)
+    assert "unit tests skipped: the dbt project is unchanged since they last passed" in said
+    # When the record of their last pass names other project files, they run again
+    stamp = lake.warehouse / "unit_tests_passed.json"
+    stamp.write_text('{"project": "another project"}\n')
+    assert build(lake).unit_tests == first.unit_tests
+    # and a changed model changes the fingerprint (a copy of the project, one byte changed)
+    copy = tmp_path / "dbt"
+    shutil.copytree(build_module.DBT_PROJECT_DIR, copy,
+                    ignore=shutil.ignore_patterns("target", "logs"))
+    before = build_module.project_fingerprint()
+    monkeypatch.setattr(build_module, "DBT_PROJECT_DIR", copy)
+    assert build_module.project_fingerprint() == before
+    model = copy / "models" / "marts" / "saas_kpis_monthly.sql"
+    model.write_text(model.read_text() + "\n")
+    assert build_module.project_fingerprint() != before
