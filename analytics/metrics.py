@@ -1,16 +1,21 @@
 """The metric layer: SaaS metrics over Gold as lazy Ibis expressions, with filters.
 
 Gold's metric tables (``mrr_movements_monthly``, ``saas_kpis_monthly``,
-``cohort_retention``) hold the metrics of the whole business. Dashboards also need them
-for a slice (a segment, a country, a plan tier, a billing interval, a currency, a date
-range). This module recomputes every metric of docs/reference/gold-metrics.md from the rounded
-account MRRs of ``gold.fct_account_mrr_monthly`` with the same formulas as the dbt models, so that
+``cohort_retention``, ``trial_conversion_monthly``) hold the metrics of the whole
+business. Dashboards also need them for a slice (a segment, a country, a plan tier, a
+billing interval, a currency, a date range). This module recomputes every metric of
+docs/reference/gold-metrics.md with the same formulas as the dbt models from Gold's
+*additive cells* (ADR 0016): ``metric_mrr_cells_monthly`` and ``metric_cohort_cells`` hold
+the sums of the rounded account MRRs of ``fct_account_mrr_monthly`` per month (or cohort
+and age) and per combination of the five filter attributes, and ``metric_trials`` one row
+per trial. A slice's metric is a sum over the cells it selects, so that
 
 * unfiltered, every figure equals the dbt table exactly (to the cent, the same floats);
 * filtered, a figure is the metric of the accounts that match (see "Filters").
 
-Everything is an Ibis expression compiled to one SQL query that DuckDB runs; nothing is
-pulled into Python before the final, small result.
+Everything is an Ibis expression compiled to SQL that DuckDB runs; nothing is pulled into
+Python before the final, small result. ``fetch_dashboard`` and ``fetch_breakdown`` run
+the same expressions compiled once per publication, on the cells filtered in Arrow.
 
 Filters
 -------
@@ -20,9 +25,10 @@ within a slice, and the slices of one dimension add up to the whole. ``segment``
 come from ``gold.dim_accounts``. ``tier``, ``billing_interval`` and ``currency`` come
 from the account's *primary plan*: the plan of its subscription that contributes most
 MRR in the as-of month, else of its most recently started subscription (ties: the
-subscription id). Allowed dimensions are a fixed allow-list (``DIMENSIONS``); values
-reach SQL only as Ibis literals (RELIABILITY B14). The date range limits the months
-shown (and, for cohort retention, the cohorts and months shown); metrics that look back
+subscription id); ``gold.dim_account_attributes`` holds all five per account.
+Allowed dimensions are a fixed allow-list (``DIMENSIONS``); values reach SQL only as Ibis
+literals or bound parameters (RELIABILITY B14). The date range limits the months shown
+(and, for cohort retention, the cohorts and months shown); metrics that look back
 (opening MRR, NRR/GRR over 12 months) still see the months before the range.
 
 Connections
@@ -49,11 +55,9 @@ import ibis.expr.types as ir
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from analytics import cells
-from analytics.cells import gold_table
 from analytics.filters import DIMENSIONS, MetricFilterError, MetricFilters, month_of
 from lakecore.settings import Settings
-from transform.readonly import Surface, shared_surface
+from transform.readonly import Surface, shared_readonly, shared_surface
 
 #: Movements of ``fct_account_mrr_monthly`` in bridge order.
 MOVEMENTS = ("new", "expansion", "reactivation", "contraction", "churn")
@@ -65,42 +69,40 @@ CENT = ibis.literal(Decimal("0.01"), type="decimal(18, 2)")
 # Connections -----------------------------------------------------------------------------
 @contextmanager
 def open_metrics(settings: Settings) -> Iterator[ibis.BaseBackend]:
-    """An Ibis backend over the last published Silver/Gold (read-only), with its cells.
+    """An Ibis backend over the last published Silver/Gold (read-only).
 
     It runs on a cursor of the process's shared surface for the current publication
-    (``transform.readonly.shared_surface``), closed on exit: attaching the catalogs once
-    per publication instead of once per query keeps a filter change fast. The first use
-    of a publication in the process also sums Gold into its additive cells
-    (``analytics.cells``, ADR 0016); every cursor handed out sees them.
+    (``transform.readonly.shared_readonly``), closed on exit: attaching the catalogs once
+    per publication instead of once per query keeps a filter change fast.
 
     Raises:
         transform.warehouse.WarehouseNotBuiltError: Nothing was built yet.
     """
-    with _published(settings) as (cursor, published):
-        for kind, table in published.cells.items():
-            cursor.register(cells.TABLES[kind], table)
-        yield ibis.duckdb.from_connection(cursor)
+    with shared_readonly(settings) as con:
+        yield ibis.duckdb.from_connection(con)
+
+
+def gold_table(backend: ibis.BaseBackend, name: str) -> ir.Table:
+    """A published Gold table as an Ibis table."""
+    return backend.table(name, database="gold")
+
+
+#: The Gold tables of additive cells (ADR 0016) the slice metrics are sums over.
+CELLS = {"mrr": "metric_mrr_cells_monthly", "cohorts": "metric_cohort_cells",
+         "trials": "metric_trials"}
 
 
 def _cells(backend: ibis.BaseBackend, kind: str) -> ir.Table:
-    """The cell table ``kind`` (``analytics.cells.TABLES``) of the backend's publication.
-
-    ``open_metrics`` registers them on its cursor; on any other backend they are computed
-    from Gold within the query (the same numbers, only slower).
-    """
-    try:
-        return backend.table(cells.TABLES[kind])
-    except ibis.common.exceptions.TableNotFound:
-        pass
-    if kind == "attributes":
-        return cells.account_attributes(backend)
-    build = {"mrr": cells.mrr_cells, "cohorts": cells.cohort_cells, "trials": cells.trial_rows}
-    return build[kind](backend, _cells(backend, "attributes"))
+    """The Gold cell table ``kind`` (``CELLS``)."""
+    return gold_table(backend, CELLS[kind])
 
 
 def account_attributes(backend: ibis.BaseBackend) -> ir.Table:
-    """One row per account: segment, country and its primary plan's tier, interval, currency."""
-    return _cells(backend, "attributes")
+    """One row per account: segment, country and its primary plan's tier, interval, currency.
+
+    ``gold.dim_account_attributes`` (the primary-plan rule is in its model).
+    """
+    return gold_table(backend, "dim_account_attributes")
 
 
 def _selected(table: ir.Table, filters: MetricFilters) -> ir.Table:
@@ -348,13 +350,13 @@ class _Published:
 
 
 def _prepare(backend: ibis.BaseBackend) -> _Published:
-    """Sum the publication's cells and compile every dashboard statement over a slice.
+    """Read the publication's cells and compile every dashboard statement over a slice.
 
     The statements are the same Ibis expressions as ``saas_kpis`` and the others, over
     an unbound table of the cells' schema (``SLICE``), so a filter change runs SQL that was
     compiled once, on cells filtered in Arrow.
     """
-    tables = cells.materialize(backend)
+    tables = {kind: _cells(backend, kind).to_pyarrow() for kind in SLICE}
     unbound = {kind: ibis.table(ibis.Schema.from_pyarrow(tables[kind].schema), name=name)
                for kind, name in SLICE.items()}
     expressions = {

@@ -13,6 +13,10 @@ from lakecore.settings import Settings
 from transform.warehouse import connect_readonly
 
 GOLD_TABLES = (
+    "dim_account_attributes",
+    "metric_mrr_cells_monthly",
+    "metric_cohort_cells",
+    "metric_trials",
     "fct_account_mrr_monthly",
     "mrr_movements_monthly",
     "saas_kpis_monthly",

@@ -221,7 +221,7 @@ def test_docs_page_has_every_gold_table_and_column(lakehouse: Settings, tmp_path
     assert page == tmp_path / "docs" / "lineage.md"
     text = page.read_text(encoding="utf-8")
     gold = [r for r in declared_models(lakehouse) if r.startswith("gold.")]
-    assert len(gold) == 10
+    assert len(gold) == 14
     for table in gold:
         assert f"\n## {table}\n" in text
         for column in declared_models(lakehouse)[table]:
