@@ -322,7 +322,7 @@ def _dimension(name: str) -> str:
 
 # One publication's cells and compiled statements (ADR 0016) -----------------------------
 #: The name a filtered cell table is registered under while a compiled statement runs.
-SLICE = {kind: f"_metric_slice__{kind}" for kind in ("mrr", "cohorts", "trials")}
+SLICE = {kind: f"_metric_slice__{kind}" for kind in CELLS}
 #: A month-keyed result cut to the date range (``$start``/``$end``: first days of months).
 _MONTHS = ("select * from ({sql}) where ($start::date is null or month_start >= $start) "
            "and ($end::date is null or month_start <= $end) order by month_start")
@@ -376,13 +376,13 @@ def _prepare(backend: ibis.BaseBackend) -> _Published:
 
 
 @contextmanager
-def _published(settings: Settings, *, views: bool = True
+def _published(settings: Settings
                ) -> Iterator[tuple[duckdb.DuckDBPyConnection, _Published]]:
     """A cursor on the current publication's shared surface, and its cells and statements.
 
-    With ``views=False`` the cursor only reads what its caller registers (the slices).
+    The cursor sees no view: it reads only the slices its caller registers.
     """
-    with shared_surface(settings, views=views) as (surface, cursor):
+    with shared_surface(settings, views=False) as (surface, cursor):
         yield cursor, surface.memo("metric_cells", lambda: _prepared(surface))
 
 
@@ -456,7 +456,7 @@ def fetch_dashboard(settings: Settings, filters: MetricFilters | None = None
     """
     filters = filters or MetricFilters()
     params = _range_params(filters)
-    with _published(settings, views=False) as (cursor, published):
+    with _published(settings) as (cursor, published):
         statements = published.statements
         results: dict[str, pa.Table] = {}
         for kind, names in (("mrr", ("kpis", "movements")), ("cohorts", ("cohorts",)),
@@ -474,7 +474,7 @@ def fetch_breakdown(settings: Settings, dimension: str, month: date,
     """``mrr_by_dimension`` from its statement compiled once per publication."""
     _dimension(dimension)
     filters = filters or MetricFilters()
-    with _published(settings, views=False) as (cursor, published):
+    with _published(settings) as (cursor, published):
         mrr = _slice_of(published.cells["mrr"], filters)
         mrr = mrr.filter(pc.and_(
             pc.equal(mrr["month_start"], pa.scalar(month_of(month), type=pa.date32())),

@@ -9,8 +9,10 @@ For a given scale: simulate + ingest + build a lakehouse (or reuse ``--root``), 
    change runs), each repeated and reported as the median, beside one hand-written DuckDB
    query over the published Gold computing the same slice's month bridge, cohort counts
    and 12-month NRR (for the segment and country filters, which need no plan rule), and
-   the first metric call after a publication (summing the cells, ADR 0016);
-3. time one filter change in the browser (segment dropdown -> new KPI text visible).
+   a fresh process's first metric calls (opening the surface, reading Gold's cells and
+   compiling the statements, ADR 0016);
+3. time three filter changes in the browser on an idle page (segment dropdown -> new KPI
+   text visible), reported as the median.
 
 The scale is the one the lakehouse was simulated at (from its run ledger), also for
 ``--root``. Prints a table and writes JSON under ``benchmarks/results/``. Not part of
@@ -47,6 +49,8 @@ CHROMIUM = "/usr/bin/chromium"
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
          "--disable-component-update", "--disable-sync", "--no-first-run"]
 IDLE_S = 3.0  # a user reads the page before the next click
+#: The issue's targets for one browser filter change (scale 10, scale 100).
+FILTER_TARGET_S, FILTER_TARGET_S_AT_100 = 0.3, 1.0
 CHARTS = 6  # segment, MRR trend, bridge, movements, churn, the visible cohort heatmap
 
 
@@ -96,16 +100,16 @@ select
 """
 
 
-def lakehouse_scale(root: Path) -> str:
+def lakehouse_scale(root: Path) -> float | None:
     """The scale the lakehouse at ``root`` was simulated at, from its run ledger."""
     ledger = root / "_meta" / "ledger.sqlite"
-    if ledger.exists():
-        with closing(sqlite3.connect(f"file:{ledger}?mode=ro", uri=True)) as con:
-            row = con.execute("select detail from run_steps where step = 'simulate' "
-                              "order by rowid desc limit 1").fetchone()
-        if row and row[0]:
-            return f"{json.loads(row[0]).get('scale', '?'):g}"
-    return "unknown"
+    if not ledger.exists():
+        return None
+    with closing(sqlite3.connect(f"file:{ledger}?mode=ro", uri=True)) as con:
+        row = con.execute("select detail from run_steps where step = 'simulate' "
+                          "order by rowid desc limit 1").fetchone()
+    scale = json.loads(row[0]).get("scale") if row and row[0] else None
+    return float(scale) if scale is not None else None
 
 
 def time_hand_sql(root: Path, cases: dict[str, tuple[str, str]], repeats: int
@@ -128,7 +132,7 @@ def time_hand_sql(root: Path, cases: dict[str, tuple[str, str]], repeats: int
     return timings
 
 
-#: A fresh process's first metric calls on a publication: summing the cells included.
+#: A fresh process's first metric calls on a publication (surface, cells, statements).
 FIRST_CALL = """
 import sys, time
 from analytics import metrics
@@ -259,17 +263,20 @@ def main() -> int:
         figures: dict[str, Any] = {}
         if args.root is None:
             figures["setup"] = build_lakehouse(root, args.scale)
-        scale = lakehouse_scale(root)
+        scale = lakehouse_scale(root) if args.root else args.scale
         figures["scale"] = scale
         figures["browser"] = time_browser(root)
         figures["queries"] = time_queries(root, args.repeats)
-    print(f"dashboard benchmark, scale {scale} ({root})")
+    label = f"{scale:g}" if scale is not None else "unknown"
+    print(f"dashboard benchmark, scale {label} ({root})")
     for section in ("setup", "browser"):
         for key, value in (figures.get(section) or {}).items():
             print(f"  {section:8} {key:32} {value:8.3f} s")
     browser = figures["browser"]
+    change_target = FILTER_TARGET_S_AT_100 if (scale or 0) >= 100 else FILTER_TARGET_S
     print(f"  target   start to all charts <= 3 s: {verdict(browser['all_charts_rendered_s'], 3)}"
-          f"; browser filter change <= 0.3 s: {verdict(browser['browser_filter_change_s'], 0.3)}")
+          f"; browser filter change <= {change_target:g} s: "
+          f"{verdict(browser['browser_filter_change_s'], change_target)}")
     queries = figures["queries"]
     print(f"  query    {'first options+dashboard, fresh':32} {queries['first_call_s']:8.3f} s")
     for name, value in queries["metric_queries_median_s"].items():
@@ -277,8 +284,7 @@ def main() -> int:
         extra = (f"   hand SQL {hand:6.3f} s, ratio {value / hand:5.2f} "
                  f"(target 2: {verdict(value / hand, 2)})" if hand else "")
         print(f"  query    {name:32} {value:8.3f} s{extra}")
-    scale_number = float(scale) if scale.replace(".", "", 1).isdigit() else args.scale
-    print(f"results: {write_results('dashboard', scale_number, figures)}")
+    print(f"results: {write_results('dashboard', scale or args.scale, figures)}")
     return 0
 
 

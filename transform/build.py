@@ -152,8 +152,9 @@ def _build(settings: Settings, *, select: str | None, full_refresh: bool,
         full_refresh = True
     catalogs.prepare_catalogs(settings)
 
-    fingerprint = project_fingerprint()
-    unit_tests_current = (models and tests and not full_refresh and select is None
+    # Only a whole-project run with tests reads or records the unit tests' last pass.
+    fingerprint = project_fingerprint() if tests and select is None else None
+    unit_tests_current = (models and not full_refresh and fingerprint is not None
                           and _unit_tests_passed_for(settings) == fingerprint)
     args = _dbt_args(settings, select=select, full_refresh=full_refresh, tests=tests,
                      models=models, unit_tests=not unit_tests_current)
@@ -183,7 +184,7 @@ def _build(settings: Settings, *, select: str | None, full_refresh: bool,
                     f"{published[-1].as_of_date})" if published
                     else "no Gold has been published yet")
             raise BuildError(f"build failed; {kept}\n" + result.summary())
-        if tests and select is None and not unit_tests_current and result.unit_tests:
+        if fingerprint is not None and not unit_tests_current and result.unit_tests:
             _record_unit_tests_passed(settings, fingerprint)
     if models:
         with ledger.step(settings, "publish", "gold") as step:
