@@ -52,6 +52,8 @@ def partition_layout(settings: Settings) -> list[PartitionInfo]:
         path; empty when Bronze does not exist yet. Folders without Parquet files are
         listed with 0 files.
     """
+    if settings.store is not None:
+        return _remote_layout(settings)
     bronze = settings.bronze
     if not bronze.exists():
         return []
@@ -67,3 +69,21 @@ def partition_layout(settings: Settings) -> list[PartitionInfo]:
             bytes=sum(f.stat().st_size for f in files),
         ))
     return layout
+
+
+def _remote_layout(settings: Settings) -> list[PartitionInfo]:
+    """``partition_layout`` of a Bronze in object storage: one LIST of ``bronze/``."""
+    assert settings.store is not None
+    folders: dict[tuple[str, str, str], list[int]] = {}
+    for name, size in settings.store.listing("bronze").items():
+        parts = name.split("/")
+        if len(parts) != 5 or not parts[3].startswith(f"{PARTITION_KEY}="):
+            continue
+        sizes = folders.setdefault((parts[1], parts[2], parts[3]), [])
+        if parts[4].endswith(".parquet"):
+            sizes.append(size)
+    return [PartitionInfo(source=source, entity=entity,
+                          ingestion_date=folder.partition("=")[2],
+                          folder=f"bronze/{source}/{entity}/{folder}", files=len(sizes),
+                          bytes=sum(sizes))
+            for (source, entity, folder), sizes in sorted(folders.items())]

@@ -22,6 +22,7 @@ import json
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pyarrow.parquet as pq
 
@@ -110,15 +111,19 @@ def file_columns(path: Path, ent: Entity, header: tuple[str, ...] | None) -> tup
 
 
 def observe(ent: Entity, columns: tuple[str, ...], *, input_rows: int,
-            quarantine_file: Path | None) -> Observation:
-    """Compare a batch's columns with the contract and find retyped columns."""
+            quarantine_file: Path | str | None, filesystem: Any = None) -> Observation:
+    """Compare a batch's columns with the contract and find retyped columns.
+
+    ``filesystem`` (a pyarrow filesystem) reads a ``quarantine_file`` in object storage.
+    """
     contract = ent.column_names
     new = tuple(c for c in columns if c not in contract)
     missing = tuple(c for c in contract if c not in columns) if columns or input_rows else ()
     failures: Counter[str] = Counter()
     absent: Counter[str] = Counter()
     if quarantine_file is not None and input_rows:
-        reasons = pq.read_table(quarantine_file, columns=["_reason"]).column("_reason")
+        reasons = pq.read_table(quarantine_file, columns=["_reason"],
+                                filesystem=filesystem).column("_reason")
         for reason in reasons.to_pylist():
             for part in (reason or "").split("; "):
                 column = part.split(":", 1)[0]

@@ -10,6 +10,7 @@ deleted), the batch is forgotten by the manifest, and the landing file is loaded
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import time
@@ -23,7 +24,7 @@ import pyarrow.parquet as pq
 
 from ingestion.loader import IngestReport, ingest, sha256_file
 from ingestion.manifest import BatchRecord, Manifest
-from lakecore.errors import UserInputError
+from lakecore.errors import ConfigError, UserInputError
 from lakecore.lock import pipeline_lock
 from lakecore.settings import Settings
 
@@ -94,7 +95,9 @@ def verify(settings: Settings, *, full: bool = True,
         manifest.close()
     for batch in batches:
         for relative, recorded in _files_of(batch):
-            problem = _check(settings.root / relative, recorded, full=full, report=report)
+            problem = (_check_object(settings, relative, recorded, full=full, report=report)
+                       if settings.store is not None else
+                       _check(settings.root / relative, recorded, full=full, report=report))
             if problem is not None:
                 report.damaged.append(DamagedFile(batch.landing_file, relative, problem))
             if report.files % 500 == 0:
@@ -106,6 +109,31 @@ def verify(settings: Settings, *, full: bool = True,
 def _files_of(batch: BatchRecord) -> list[tuple[str, str | None]]:
     return [(f, sha) for f, sha in ((batch.bronze_file, batch.bronze_sha256),
                                     (batch.quarantine_file, batch.quarantine_sha256)) if f]
+
+
+def _check_object(settings: Settings, relative: str, recorded: str | None, *, full: bool,
+                  report: VerifyReport) -> str | None:
+    """``_check`` of an object in the bucket: hash its bytes, or read its two ends."""
+    assert settings.store is not None
+    store = settings.store
+    report.files += 1
+    size = store.size(relative)
+    if size is None:
+        return "missing"
+    report.bytes += size
+    if full:
+        digest = hashlib.sha256()
+        with store.errors(f"reading {relative}"), store.open_input_stream(relative) as handle:
+            while chunk := handle.read(8 * 1024 * 1024):
+                digest.update(chunk)
+        return (None if digest.hexdigest() == recorded
+                else "content differs from the recorded SHA-256")
+    if size < 12:
+        return "truncated (too short for a Parquet file)"
+    if (store.read_range(relative, 0, 4) != PARQUET_MAGIC
+            or store.read_range(relative, size - 4, 4) != PARQUET_MAGIC):
+        return "truncated or overwritten (no Parquet magic bytes at both ends)"
+    return None
 
 
 def _check(path: Path, recorded: str | None, *, full: bool, report: VerifyReport) -> str | None:
@@ -143,6 +171,7 @@ def reingest(settings: Settings, landing_files: Sequence[str], *,
         UserInputError: A landing file has no committed batch, is gone, or has changed.
     """
     say = progress or (lambda _line: None)
+    _local_only(settings, "lakehouse reingest")
     with pipeline_lock(settings, "reingest"):
         manifest = Manifest(settings.manifest_path)
         by_file = {b.landing_file: b for b in manifest.batches()}
@@ -190,6 +219,7 @@ def recover_manifest(settings: Settings, *, progress: Progress | None = None) ->
         The recovered batches.
     """
     say = progress or (lambda _line: None)
+    _local_only(settings, "lakehouse rebuild --manifest")
     with pipeline_lock(settings, "rebuild --manifest"):
         aside = settings.meta / "damaged" / datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
         for path in (settings.manifest_path, *settings.manifest_path.parent.glob(
@@ -207,6 +237,14 @@ def recover_manifest(settings: Settings, *, progress: Progress | None = None) ->
             manifest.close()
         say(f"manifest re-created from lineage: {len(records):,} batch(es)")
         return records
+
+
+def _local_only(settings: Settings, command: str) -> None:
+    """Refuse a recovery command that only knows local Bronze files (ADR 0020)."""
+    if settings.store is not None:
+        raise ConfigError(f"{command} works on a local root only, not yet on "
+                          f"{settings.data_root}; copy the batch's objects to a local root "
+                          "to recover it there")
 
 
 @dataclass

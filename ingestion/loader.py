@@ -16,14 +16,16 @@ manifest's CHECK constraint.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
+import shutil
 import signal
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from contextlib import nullcontext, suppress
+from contextlib import contextmanager, nullcontext, suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -94,7 +96,7 @@ class IngestReport:
 
     run_id: str
     #: The landing zone the run looked in (for the "nothing found" message).
-    landing: Path | None = None
+    landing: Path | str | None = None
     outcomes: list[FileOutcome] = field(default_factory=list)
     orphans_removed: list[str] = field(default_factory=list)
     seconds: float = 0.0
@@ -186,10 +188,43 @@ def ingest(
     """
     say = ledger.progress_logger(progress or (lambda _msg: None))
     lock = pipeline_lock(settings, "ingest") if take_lock else nullcontext()
-    with lock, ledger.step(settings, "ingest", "bronze") as step:
-        report = _ingest(settings, files, say)
-        record_ingest(settings, step, report)
+    with lock, ledger.step(settings, "ingest", "bronze") as step, \
+            landing_view(settings, say) as local:
+        report = _ingest(local, files, say)
+        if settings.landing_store is not None:
+            report.landing = settings.landing_store.uri()
+        record_ingest(local, step, report)
         return report
+
+
+@contextmanager
+def landing_view(settings: Settings, say: Progress) -> Iterator[Settings]:
+    """Settings whose ``landing`` is a local folder holding the landing zone's files.
+
+    A local landing zone is used as it is. An object-storage landing zone is copied into a
+    private folder under the local state's ``_staging/`` for the run (the batch identity
+    is the hash of the bytes, so every byte is read anyway) and removed afterwards.
+    """
+    store = settings.landing_store
+    if store is None:
+        yield settings
+        return
+    local = settings.staging / f"landing-{uuid.uuid4().hex[:12]}"
+    try:
+        objects = store.listing()
+        from pyarrow import fs as pafs  # noqa: PLC0415 - only object-storage landing zones
+
+        if objects:
+            with store.errors("copying the landing zone"):
+                pafs.copy_files(store.fs_path(), str(local), source_filesystem=store.fs,
+                                destination_filesystem=pafs.LocalFileSystem(),
+                                use_threads=True)
+            say(f"ingest: read {len(objects):,} landing object(s), "
+                f"{sum(objects.values()) / 1e6:,.1f} MB, from {store.uri()}")
+        local.mkdir(parents=True, exist_ok=True)
+        yield dataclasses.replace(settings, landing=local)
+    finally:
+        shutil.rmtree(local, ignore_errors=True)
 
 
 def record_ingest(settings: Settings, step: ledger.Step, report: IngestReport) -> None:
@@ -559,7 +594,8 @@ def _commit_group(settings: Settings, manifest: Manifest, group: list[_Pending],
             extra_columns=json.dumps(sorted(set(p.header or ()) - set(ent.column_names))),
             run_id=run_id, ingested_at=ingested_at.isoformat(),
         ))
-    os.sync()  # every renamed file and folder entry is on disk before the commit
+    if settings.store is None:
+        os.sync()  # every renamed file and folder entry is on disk before the commit
     pause_point("before_commit", settings)
     manifest.commit(records)
     seconds = (time.perf_counter() - started) / len(group)
@@ -581,9 +617,15 @@ def _record_drift(settings: Settings, manifest: Manifest, p: _Pending, record: B
     """Compare a committed batch's columns with the contract and the last batch (F14)."""
     ent = p.lf.entity
     columns = drift.file_columns(p.lf.path, ent, p.header)
-    quarantine = settings.root / record.quarantine_file if record.quarantine_file else None
+    quarantine: Path | str | None = None
+    filesystem = None
+    if record.quarantine_file and settings.store is not None:
+        quarantine = settings.store.fs_path(record.quarantine_file)
+        filesystem = settings.store.fs
+    elif record.quarantine_file:
+        quarantine = settings.root / record.quarantine_file
     observed = drift.observe(ent, columns, input_rows=record.input_rows,
-                             quarantine_file=quarantine)
+                             quarantine_file=quarantine, filesystem=filesystem)
     manifest.record_schema(record, observed.columns, observed.retyped,
                            at=ingested_at.isoformat())
     return observed
@@ -624,23 +666,49 @@ def _quarantine_rows(rows: pa.Table, ent: Entity) -> pa.Table:
 
 def _publish(settings: Settings, writer: _LazyWriter, folder: Path, batch_id: str
              ) -> str | None:
-    """Rename a finished staging file into its final place; return its relative path."""
+    """Put a finished staging file in its final place; return its path below the root.
+
+    Locally a rename on the same file system. In object storage one PUT of the whole
+    object (S3 makes an object visible only once it is complete), then the staging file
+    goes; either way the file is invisible to readers until the manifest commits it.
+    """
     if writer.writer is None:
         return None
-    folder.mkdir(parents=True, exist_ok=True)
     final = folder / f"{batch_id}.parquet"
+    relative = final.relative_to(settings.root).as_posix()
+    if settings.store is not None:
+        settings.store.upload(writer.path, relative)
+        writer.path.unlink(missing_ok=True)
+        return relative
+    folder.mkdir(parents=True, exist_ok=True)
     os.replace(writer.path, final)
-    return final.relative_to(settings.root).as_posix()
+    return relative
 
 
-def _find_orphans(settings: Settings, manifest: Manifest) -> list[Path]:
-    """Staging leftovers and Parquet files no committed batch owns."""
-    found = sorted(settings.staging.glob("*.tmp")) if settings.staging.is_dir() else []
+#: Where uncommitted files are looked for, below the data root.
+_DATA_LAYERS = ("bronze", "quarantine")
+
+
+def _find_orphans(settings: Settings, manifest: Manifest) -> list[str]:
+    """Staging leftovers and Parquet files no committed batch owns (paths below the root).
+
+    Staging files are local (``_staging/...`` below the state folder); with an
+    object-storage root, Bronze and quarantine are listed in the bucket.
+    """
+    found = ([p.relative_to(settings.root).as_posix()
+              for p in sorted(settings.staging.glob("*.tmp"))]
+             if settings.staging.is_dir() else [])
     referenced = manifest.referenced_files()
-    for layer in (settings.bronze, settings.quarantine):
-        if layer.is_dir():
-            found += [p for p in sorted(layer.rglob("*.parquet"))
-                      if p.relative_to(settings.root).as_posix() not in referenced]
+    if settings.store is not None:
+        for layer in _DATA_LAYERS:
+            found += [name for name in sorted(settings.store.listing(layer))
+                      if name.endswith(".parquet") and name not in referenced]
+        return found
+    for folder in (settings.bronze, settings.quarantine):
+        if folder.is_dir():
+            found += [rel for rel in (p.relative_to(settings.root).as_posix()
+                                      for p in sorted(folder.rglob("*.parquet")))
+                      if rel not in referenced]
     return found
 
 
@@ -650,13 +718,15 @@ def remove_orphans(settings: Settings, manifest: Manifest) -> list[str]:
     Must run under the pipeline lock (no other writer exists then).
     """
     removed = []
-    for path in _find_orphans(settings, manifest):
-        path.unlink(missing_ok=True)
-        removed.append(path.relative_to(settings.root).as_posix())
+    for relative in _find_orphans(settings, manifest):
+        if settings.store is not None and not relative.startswith("_staging/"):
+            settings.store.delete(relative)
+        else:
+            (settings.root / relative).unlink(missing_ok=True)
+        removed.append(relative)
     return removed
 
 
 def list_orphans(settings: Settings) -> list[str]:
     """Uncommitted files in staging, Bronze and quarantine (read-only check)."""
-    return [p.relative_to(settings.root).as_posix()
-            for p in _find_orphans(settings, Manifest(settings.manifest_path))]
+    return _find_orphans(settings, Manifest(settings.manifest_path))

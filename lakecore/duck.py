@@ -12,9 +12,17 @@ import duckdb
 import duckdb_extensions  # installs extensions from their wheels, without network
 
 from lakecore.settings import Settings, sql_literal
+from lakecore.storage import create_secret
 
 #: Extensions Silver and Gold need, installed from their wheels (never downloaded).
 EXTENSIONS = ("ducklake", "sqlite")
+#: Extensions an object-storage root needs besides (s3:// paths).
+REMOTE_EXTENSIONS = ("httpfs",)
+
+
+def extensions_for(settings: Settings) -> tuple[str, ...]:
+    """The extensions a lakehouse needs: httpfs too when its data is in object storage."""
+    return EXTENSIONS + (REMOTE_EXTENSIONS if settings.is_remote else ())
 
 
 def connect_duckdb(settings: Settings, database: str = ":memory:") -> duckdb.DuckDBPyConnection:
@@ -44,7 +52,7 @@ def install_extensions(settings: Settings) -> Path:
                 "select extension_name from duckdb_extensions() where installed"
             ).fetchall()
         }
-        for name in EXTENSIONS:
+        for name in extensions_for(settings):
             if name not in installed:
                 duckdb_extensions.import_extension(name, con=con)
     finally:
@@ -53,8 +61,16 @@ def install_extensions(settings: Settings) -> Path:
 
 
 def load_extensions(con: duckdb.DuckDBPyConnection, settings: Settings) -> None:
-    """Load ducklake and sqlite into ``con`` from the project's extension directory."""
+    """Load ducklake and sqlite into ``con`` from the project's extension directory.
+
+    With an object-storage root, httpfs too, and an in-memory secret for the bucket.
+    """
     install_extensions(settings)
     con.execute(f"set extension_directory = {sql_literal(str(settings.extensions_dir))}")
-    for name in EXTENSIONS:
+    for name in extensions_for(settings):
         con.execute(f"load {name}")
+    if settings.store is not None:
+        create_secret(con, settings.store)
+        if settings.landing_store is not None and (
+                settings.landing_store.location.bucket != settings.store.location.bucket):
+            create_secret(con, settings.landing_store, name="lakehouse_s3_landing")

@@ -71,8 +71,8 @@ def job_namespace() -> str:
 
 
 def data_namespace(settings: Settings) -> str:
-    """The namespace of the lakehouse's datasets: its data root as a ``file://`` URI."""
-    return f"file://{settings.root}"
+    """The namespace of the lakehouse's datasets: its data root as a URI (``file://``, ``s3://``)."""
+    return settings.data_root if settings.is_remote else f"file://{settings.root}"
 
 
 def events_dir(settings: Settings) -> Path:

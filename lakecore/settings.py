@@ -2,8 +2,13 @@
 
 Every path of the lakehouse is derived here from the data root (``LAKEHOUSE_ROOT``,
 default ``./lakehouse``) and the landing zone (``LAKEHOUSE_LANDING``, default
-``$LAKEHOUSE_ROOT/landing``). Nothing else reads these environment variables, so moving the
-root elsewhere (object storage, later) changes this module only.
+``$LAKEHOUSE_ROOT/landing``). Nothing else reads these environment variables.
+
+A root may also be ``s3://bucket/prefix`` (``docs/decisions/0020-object-storage-root.md``):
+landing, Bronze, quarantine and the Silver/Gold data paths are then objects in the bucket
+(``Settings.store``, credentials and endpoint from the standard ``AWS_*`` variables), while
+the bookkeeping (manifest, ledger, catalogs, publication record, lock, DuckDB extensions and
+spill) lives in a local state folder, ``LAKEHOUSE_STATE``, which is ``Settings.root``.
 """
 
 from __future__ import annotations
@@ -15,12 +20,23 @@ from datetime import date, timedelta
 from pathlib import Path
 
 from lakecore.errors import ConfigError
+from lakecore.storage import OBJECT_SCHEMES, ObjectStore, S3Credentials, S3Location
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 DBT_PROJECT_DIR = PROJECT_DIR / "dbt"
 
 ENV_ROOT = "LAKEHOUSE_ROOT"
 ENV_LANDING = "LAKEHOUSE_LANDING"
+#: The local state folder of an object-storage root (manifest, catalogs, lock, ...).
+ENV_STATE = "LAKEHOUSE_STATE"
+#: The standard AWS variables an object-storage root takes its credentials from.
+ENV_AWS = {
+    "key_id": "AWS_ACCESS_KEY_ID",
+    "secret": "AWS_SECRET_ACCESS_KEY",
+    "session_token": "AWS_SESSION_TOKEN",
+    "region": "AWS_REGION",
+    "endpoint_url": "AWS_ENDPOINT_URL",
+}
 ENV_MEMORY_LIMIT = "LAKEHOUSE_MEMORY_LIMIT"
 ENV_THREADS = "LAKEHOUSE_THREADS"
 ENV_BLOCK_BYTES = "LAKEHOUSE_BLOCK_BYTES"
@@ -54,6 +70,12 @@ class Settings:
         block_bytes: Bytes the loader reads per block of a landing file.
         dbt_log_level: Level of dbt's own log file under ``warehouse/dbt_logs``.
         pause_at: Fault-injection point where the loader waits to be killed (tests only).
+        store: The bucket holding the data objects when the root is ``s3://...``; None
+            for a local root. ``root`` is then the local state folder.
+        landing_store: The bucket location of the landing zone (an ``s3://`` root's
+            ``landing/`` unless ``LAKEHOUSE_LANDING`` says otherwise); None when the
+            landing zone is a local folder. ``landing`` is then a local folder the
+            simulator writes into before its files are uploaded.
     """
 
     root: Path
@@ -63,6 +85,8 @@ class Settings:
     block_bytes: int = DEFAULT_BLOCK_BYTES
     dbt_log_level: str = "info"
     pause_at: str | None = None
+    store: ObjectStore | None = None
+    landing_store: ObjectStore | None = None
 
     @classmethod
     def from_env(
@@ -71,17 +95,26 @@ class Settings:
         landing: str | os.PathLike[str] | None = None,
     ) -> Settings:
         """Build settings from explicit arguments, then the environment, then defaults."""
-        root_value = root if root is not None else os.environ.get(ENV_ROOT, "lakehouse")
-        if str(root_value).startswith(("s3://", "gs://", "az://", "http://", "https://")):
-            raise ConfigError(
-                f"{ENV_ROOT}={root_value}: object-storage roots are not supported yet; "
-                "use a local directory"
-            )
-        root_path = Path(root_value).expanduser().resolve()
+        root_value = str(root if root is not None else os.environ.get(ENV_ROOT, "lakehouse"))
         landing_value = landing if landing is not None else os.environ.get(ENV_LANDING)
+        store = landing_store = None
+        if _is_uri(root_value):
+            credentials = _credentials()
+            store = ObjectStore(S3Location.parse(root_value, ENV_ROOT), credentials)
+            state = os.environ.get(ENV_STATE)
+            root_path = (Path(state).expanduser().resolve() if state
+                         else _default_state(store.location))
+        else:
+            root_path = Path(root_value).expanduser().resolve()
+        if landing_value and _is_uri(str(landing_value)):
+            landing_store = ObjectStore(S3Location.parse(str(landing_value), ENV_LANDING),
+                                        store.credentials if store else _credentials())
+            landing_value = None
+        elif store is not None and not landing_value:
+            landing_store = ObjectStore(store.location.child("landing"), store.credentials)
         landing_path = (
-            Path(landing_value).expanduser().resolve()
-            if landing_value
+            Path(landing_value).expanduser().resolve() if landing_value
+            else root_path / "_staging" / "landing" if landing_store is not None
             else root_path / "landing"
         )
         return cls(
@@ -92,7 +125,34 @@ class Settings:
             block_bytes=_positive_int(ENV_BLOCK_BYTES, str(DEFAULT_BLOCK_BYTES)),
             dbt_log_level=os.environ.get(ENV_DBT_LOG_LEVEL, "info"),
             pause_at=os.environ.get(ENV_PAUSE_AT) or None,
+            store=store,
+            landing_store=landing_store,
         )
+
+    # Where the data lives ---------------------------------------------------------------
+    @property
+    def is_remote(self) -> bool:
+        """Whether the data lives in object storage (``LAKEHOUSE_ROOT=s3://...``)."""
+        return self.store is not None
+
+    @property
+    def data_root(self) -> str:
+        """The root of the data as DuckDB and users name it: a folder or ``s3://b/p``."""
+        return self.store.uri() if self.store is not None else str(self.root)
+
+    def data_uri(self, relative: str) -> str:
+        """The full name (local path or ``s3://`` URI) of a data file below the root."""
+        if self.store is not None:
+            return self.store.uri(relative)
+        return str(self.root / relative)
+
+    def layer_data_uri(self, layer: str) -> str:
+        """A layer's DuckLake data path as DuckDB takes it, ending in ``/``."""
+        if self.store is not None:
+            if layer not in LAYERS:
+                raise ValueError(f"unknown layer {layer!r}; known: {', '.join(LAYERS)}")
+            return self.store.uri(layer) + "/"
+        return f"{self.layer_data_path(layer)}/"
 
     # Layers -------------------------------------------------------------------------
     @property
@@ -167,7 +227,7 @@ class Settings:
             read_only: Attach ``READ_ONLY`` (every reader; only dbt writes).
             snapshot: Attach at this snapshot id (a publication) instead of the newest.
         """
-        options = [f"data_path {sql_literal(str(self.layer_data_path(layer)) + '/')}",
+        options = [f"data_path {sql_literal(self.layer_data_uri(layer))}",
                    "override_data_path true"]
         if read_only:
             options.insert(0, "read_only")
@@ -205,8 +265,8 @@ class Settings:
 
     def ensure_dirs(self) -> None:
         """Create the folders every command expects (idempotent)."""
-        for path in (self.root, self.landing, self.bronze, self.quarantine, self.meta,
-                     self.staging):
+        local_data = () if self.store is not None else (self.bronze, self.quarantine)
+        for path in (self.root, self.landing, *local_data, self.meta, self.staging):
             path.mkdir(parents=True, exist_ok=True)
 
     def duckdb_config(self) -> dict[str, str | bool | int | float | list[str]]:
@@ -218,6 +278,30 @@ class Settings:
             "autoinstall_known_extensions": False,
             "autoload_known_extensions": False,
         }
+
+
+def _is_uri(value: str) -> bool:
+    """Whether a root or landing value names object storage rather than a folder."""
+    return value.split("://", 1)[0].lower() in OBJECT_SCHEMES and "://" in value
+
+
+def _credentials() -> S3Credentials:
+    """The standard AWS variables; the region defaults to ``us-east-1``."""
+    def get(name: str) -> str | None:
+        return os.environ.get(name) or None
+
+    return S3Credentials(
+        key_id=get(ENV_AWS["key_id"]), secret=get(ENV_AWS["secret"]),
+        session_token=get(ENV_AWS["session_token"]),
+        region=get(ENV_AWS["region"]) or get("AWS_DEFAULT_REGION") or "us-east-1",
+        endpoint_url=get(ENV_AWS["endpoint_url"]) or get("AWS_ENDPOINT_URL_S3"),
+    )
+
+
+def _default_state(location: S3Location) -> Path:
+    """The local state folder of an ``s3://`` root when ``LAKEHOUSE_STATE`` is not set."""
+    base = Path(os.environ.get("XDG_STATE_HOME") or "~/.local/state").expanduser()
+    return (base / "lakehouse" / "s3" / location.bucket / location.prefix).resolve()
 
 
 def sql_literal(value: str) -> str:

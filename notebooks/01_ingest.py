@@ -11,7 +11,7 @@ with app.setup:
     from analytics.query import run_query
     from ingestion.bronze_layout import partition_layout
     from ingestion.loader import ingest
-    from ingestion.simulator import DEFAULT_DAILY_DAYS, DEFAULT_END, DEFAULT_START, simulate
+    from ingestion.simulator import DEFAULT_DAILY_DAYS, DEFAULT_END, DEFAULT_START, simulate_to
     from lakecore.errors import LakehouseError
     from lakecore.settings import Settings
     from saaslake.notebook import live_log
@@ -75,10 +75,10 @@ def _(daily_days, dirty_share, period, run_ingest, scale, seed, settings):
     if run_ingest.value:
         try:
             _say = live_log("Simulate and ingest")
-            _sim = simulate(settings.landing, scale=float(scale.value),
-                            start=period.value[0], end=period.value[1],
-                            seed=int(seed.value), daily_days=int(daily_days.value),
-                            dirty_share=float(dirty_share.value), progress=_say)
+            _sim = simulate_to(settings, scale=float(scale.value),
+                               start=period.value[0], end=period.value[1],
+                               seed=int(seed.value), daily_days=int(daily_days.value),
+                               dirty_share=float(dirty_share.value), progress=_say)
             _report = ingest(settings, progress=_say)
             _outcome = mo.callout(mo.md(
                 f"**Done.** Simulated {_sim.files:,} files in {_sim.seconds:.1f} s.\n"
@@ -112,7 +112,7 @@ def _(ingest_runs, settings):
     _ = ingest_runs
     _layout = [p.as_row() for p in partition_layout(settings)]
     mo.vstack([
-        mo.md(f"## Partition layout on disk (`{settings.bronze}`)"),
+        mo.md(f"## Partition layout (`{settings.data_uri('bronze')}`)"),
         mo.ui.table(_layout, selection=None, page_size=10) if _layout
         else mo.md("_No Bronze partitions yet._"),
     ])

@@ -157,6 +157,8 @@ def main(argv: Sequence[str] | None = None) -> int:  # noqa: PLR0911 - one exit 
         args = build_parser().parse_args(argv)
         settings = Settings.from_env(root=args.root, landing=args.landing)
         logs.resolve_level(args.log_level)  # a bad LAKEHOUSE_LOG_LEVEL is one line here
+        if settings.store is not None:  # a wrong key or bucket: one line before any work
+            settings.store.check()
         command = COMMANDS[args.command]
         with logs.level_override(args.log_level):
             if args.command in RECORDED:
@@ -197,21 +199,22 @@ def _say(args: argparse.Namespace) -> Callable[[str], None]:
 
 def cmd_simulate(settings: Settings, args: argparse.Namespace) -> int:
     """``lakehouse simulate``: write simulated source exports into the landing zone."""
-    from ingestion.simulator import simulate
+    from ingestion.simulator import simulate_to
 
     history = SimulationDefaults().history_days
     start = args.start or date.fromordinal(args.end.toordinal() - history)
     if start > args.end:
         raise UserInputError(f"--start {start} is after --end {args.end}")
-    settings.landing.mkdir(parents=True, exist_ok=True)
     with ledger.step(settings, "simulate", "landing") as step:
-        summary = simulate(settings.landing, scale=args.scale, start=start, end=args.end,
-                           seed=args.seed, daily_days=args.daily_days,
-                           dirty_share=args.dirty, progress=_say(args))
+        summary = simulate_to(settings, scale=args.scale, start=start, end=args.end,
+                              seed=args.seed, daily_days=args.daily_days,
+                              dirty_share=args.dirty, progress=_say(args))
         step.files_written, step.rows_written = summary.files, sum(summary.rows.values())
         step.detail = {"scale": args.scale, "seed": args.seed, "end": str(args.end)}
     total = sum(summary.rows.values())
-    print(f"simulate: {summary.files:,} files, {total:,} rows into {settings.landing} "
+    landing = (settings.landing_store.uri() if settings.landing_store is not None
+               else settings.landing)
+    print(f"simulate: {summary.files:,} files, {total:,} rows into {landing} "
           f"in {summary.seconds:.1f} s")
     return 0
 
@@ -232,7 +235,8 @@ def cmd_status(settings: Settings, args: argparse.Namespace) -> int:
 
     manifest = Manifest(settings.manifest_path)
     rows = manifest.entity_summary()
-    print(f"lakehouse at {settings.root}")
+    print(f"lakehouse at {settings.data_root}"
+          + (f" (state in {settings.root})" if settings.is_remote else ""))
     if not rows:
         print("Bronze is empty: run `lakehouse simulate` and `lakehouse ingest`")
     else:
@@ -436,10 +440,13 @@ def cmd_docs(settings: Settings, args: argparse.Namespace) -> int:
 
 def cmd_dbt_env(settings: Settings, args: argparse.Namespace) -> int:
     """``lakehouse dbt-env``: the profile's variables as ``export`` lines for a shell."""
-    from transform.dbt_runner import profile_environment
+    from transform.dbt_runner import SECRET_SOURCES, profile_environment
 
     for name, value in profile_environment(settings).items():
-        print(f"export {name}={shlex.quote(value)}")
+        if name in SECRET_SOURCES:  # never print a credential: point at its variable
+            print(f'export {name}="${{{SECRET_SOURCES[name]}:-}}"')
+        else:
+            print(f"export {name}={shlex.quote(value)}")
     return 0
 
 

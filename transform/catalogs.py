@@ -57,6 +57,15 @@ def _catalog_problem(path: Path) -> str | None:
     return None
 
 
+def _local_data(settings: Settings, layer: str) -> tuple[Path, ...]:
+    """A layer's local data folder; none when its data is in object storage.
+
+    Objects of a catalog moved aside stay in the bucket: a new catalog writes new file
+    names beside them (ADR 0020).
+    """
+    return () if settings.is_remote else (settings.layer_data_path(layer),)
+
+
 def move_warehouse_aside(settings: Settings, say: Progress) -> Path:
     """Move the publication record, both catalogs and their data to ``warehouse/corrupt-*``.
 
@@ -69,12 +78,13 @@ def move_warehouse_aside(settings: Settings, say: Progress) -> Path:
     for layer in LAYERS:
         catalog = settings.catalog_path(layer)
         moved += [catalog, *catalog.parent.glob(catalog.name + "-*"),
-                  settings.layer_data_path(layer)]
+                  *_local_data(settings, layer)]
     for path in moved:
         if path.exists():
             shutil.move(str(path), str(aside / path.name))
     for layer in LAYERS:
-        settings.layer_data_path(layer).mkdir(parents=True, exist_ok=True)
+        for folder in _local_data(settings, layer):
+            folder.mkdir(parents=True, exist_ok=True)
     say(f"moved the publication record, the catalogs and their data to {aside}")
     return aside
 
@@ -98,10 +108,11 @@ def recover_catalogs(settings: Settings, say: Progress) -> bool:
         aside = settings.warehouse / f"corrupt-{stamp}"
         aside.mkdir(parents=True, exist_ok=True)
         for path in (catalog, *catalog.parent.glob(catalog.name + "-*"),
-                     settings.layer_data_path(layer)):
+                     *_local_data(settings, layer)):
             if path.exists():
                 shutil.move(str(path), str(aside / path.name))
-        settings.layer_data_path(layer).mkdir(parents=True, exist_ok=True)
+        for folder in _local_data(settings, layer):
+            folder.mkdir(parents=True, exist_ok=True)
         say(f"{layer} catalog {catalog} is unusable ({problem}); moved it and its data to "
             f"{aside} and rebuilding from Bronze")
         moved = True

@@ -19,7 +19,7 @@ from typing import Any
 import duckdb
 
 from lakecore.errors import BuildError
-from lakecore.settings import Settings
+from lakecore.settings import ENV_AWS, Settings
 
 Progress = Callable[[str], None]
 
@@ -75,10 +75,20 @@ class DbtOutcome:
     nodes: list[NodeResult] = field(default_factory=list)
 
 
+def profile_target(settings: Settings) -> str:
+    """The profile's output: ``lake``, or ``lake_s3`` when the data is in object storage."""
+    return "lake_s3" if settings.is_remote else "lake"
+
+
 def profile_environment(settings: Settings) -> dict[str, str]:
-    """The variables ``dbt/profiles.yml`` and ``dbt/macros`` read, all from ``Settings``."""
-    return {
-        "LAKEHOUSE_DBT_ROOT": str(settings.root),
+    """The variables ``dbt/profiles.yml`` and ``dbt/macros`` read, all from ``Settings``.
+
+    With an object-storage root, the ``lake_s3`` output's secret too: the key and secret
+    go in ``DBT_ENV_SECRET_*`` variables, which dbt scrubs from its logs, and DuckDB keeps
+    the secret in memory only.
+    """
+    return {**_storage_environment(settings),
+        "LAKEHOUSE_DBT_ROOT": settings.data_root,
         "LAKEHOUSE_DBT_MANIFEST": str(settings.manifest_path),
         "LAKEHOUSE_DBT_EMPTY_SCHEMAS": str(settings.empty_schemas),
         "LAKEHOUSE_DBT_EXTENSIONS": str(settings.extensions_dir),
@@ -86,10 +96,36 @@ def profile_environment(settings: Settings) -> dict[str, str]:
         "LAKEHOUSE_DBT_MEMORY_LIMIT": settings.memory_limit,
         "LAKEHOUSE_DBT_THREADS": str(settings.threads),
         "LAKEHOUSE_DBT_SILVER_CATALOG": f"ducklake:sqlite:{settings.catalog_path('silver')}",
-        "LAKEHOUSE_DBT_SILVER_DATA": f"{settings.layer_data_path('silver')}/",
+        "LAKEHOUSE_DBT_SILVER_DATA": settings.layer_data_uri("silver"),
         "LAKEHOUSE_DBT_GOLD_CATALOG": f"ducklake:sqlite:{settings.catalog_path('gold')}",
-        "LAKEHOUSE_DBT_GOLD_DATA": f"{settings.layer_data_path('gold')}/",
+        "LAKEHOUSE_DBT_GOLD_DATA": settings.layer_data_uri("gold"),
         "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
+    }
+
+
+#: The profile's secret variables and the standard variable each one is copied from.
+SECRET_SOURCES = {
+    "DBT_ENV_SECRET_LAKEHOUSE_S3_KEY_ID": ENV_AWS["key_id"],
+    "DBT_ENV_SECRET_LAKEHOUSE_S3_SECRET": ENV_AWS["secret"],
+    "DBT_ENV_SECRET_LAKEHOUSE_S3_SESSION_TOKEN": ENV_AWS["session_token"],
+}
+
+
+def _storage_environment(settings: Settings) -> dict[str, str]:
+    """The ``lake_s3`` output's secret settings (nothing for a local root)."""
+    store = settings.store
+    if store is None:
+        return {}
+    creds = store.credentials
+    return {
+        "DBT_ENV_SECRET_LAKEHOUSE_S3_KEY_ID": creds.key_id or "",
+        "DBT_ENV_SECRET_LAKEHOUSE_S3_SECRET": creds.secret or "",
+        "DBT_ENV_SECRET_LAKEHOUSE_S3_SESSION_TOKEN": creds.session_token or "",
+        "LAKEHOUSE_DBT_S3_REGION": creds.region,
+        "LAKEHOUSE_DBT_S3_ENDPOINT": creds.endpoint_host or f"s3.{creds.region}.amazonaws.com",
+        "LAKEHOUSE_DBT_S3_URL_STYLE": "path" if creds.endpoint_host else "vhost",
+        "LAKEHOUSE_DBT_S3_USE_SSL": "true" if creds.use_ssl else "false",
+        "LAKEHOUSE_DBT_S3_SCOPE": f"s3://{store.location.bucket}",
     }
 
 

@@ -141,8 +141,9 @@ def open_surface(settings: Settings, *, bronze: bool = True, warehouse: bool = T
         if bronze:
             _register_bronze(con, settings, sources)
         if warehouse and publication is not None:
+            filesystem = settings.store.fs if settings.store is not None else None
             for table in warehouse_tables(settings, publication):
-                _register_warehouse_table(con, table, sources)
+                _register_warehouse_table(con, table, sources, filesystem)
         _lock(con, spill)
     except BaseException:
         con.close()
@@ -224,6 +225,7 @@ def _register_bronze(con: duckdb.DuckDBPyConnection, settings: Settings,
     manifest = (Manifest(settings.manifest_path, read_only=True)
                 if settings.manifest_path.exists() else Manifest(Path(":memory:")))
     batches = manifest.batches()
+    filesystem, where = _data_files(settings)
     quarantine_schemas: list[pa.Schema] = []
     all_quarantine: list[str] = []
     for ent in ENTITIES.values():
@@ -231,20 +233,21 @@ def _register_bronze(con: duckdb.DuckDBPyConnection, settings: Settings,
         if not empty_schema.exists():  # nothing was ever ingested: the loader writes them first
             continue
         schema = pq.read_schema(empty_schema)
-        files = [str(settings.root / p) for p in manifest.bronze_files(ent.source, ent.name)]
-        base = settings.bronze / ent.source / ent.name
-        sources[_hidden("bronze", ent.name)] = _dataset(files, schema, base)
-        q_files = [str(settings.root / b.quarantine_file) for b in batches
+        files = [where(p) for p in manifest.bronze_files(ent.source, ent.name)]
+        base = where(f"bronze/{ent.source}/{ent.name}")
+        sources[_hidden("bronze", ent.name)] = _dataset(files, schema, base, filesystem)
+        q_files = [where(b.quarantine_file) for b in batches
                    if b.quarantine_file and b.source == ent.source and b.entity == ent.name]
         if q_files:
-            q_schema = pq.read_schema(q_files[0])
+            q_schema = pq.read_schema(q_files[0], filesystem=filesystem)
             quarantine_schemas.append(q_schema)
             all_quarantine += q_files
             sources[_hidden("quarantine", ent.name)] = _dataset(
-                q_files, q_schema, settings.quarantine / ent.source / ent.name)
+                q_files, q_schema, where(f"quarantine/{ent.source}/{ent.name}"), filesystem)
     unified = (pa.unify_schemas(quarantine_schemas, promote_options="permissive")
                if quarantine_schemas else _quarantine_schema())
-    sources[_hidden("quarantine", "all_rows")] = _dataset(all_quarantine, unified, None)
+    sources[_hidden("quarantine", "all_rows")] = _dataset(all_quarantine, unified, None,
+                                                          filesystem)
     for view, table in META_TABLES.items():
         sources[_hidden("meta", view)] = _manifest_table(manifest, table)
     manifest.close()
@@ -271,15 +274,27 @@ def _quarantine_schema() -> pa.Schema:
                       ("_reason", pa.string()), ("_raw", pa.string())])
 
 
-def _dataset(files: Iterable[str], schema: pa.Schema, base: Path | None) -> ds.Dataset:
-    """Parquet files as one dataset; under ``base`` the hive folder gives ``ingestion_date``."""
+def _data_files(settings: Settings) -> tuple[Any, Callable[[str], str]]:
+    """The pyarrow filesystem of the data (None: local) and a data path's name on it."""
+    store = settings.store
+    if store is None:
+        return None, lambda relative: str(settings.root / relative)
+    return store.fs, store.fs_path
+
+
+def _dataset(files: Iterable[str], schema: pa.Schema, base: str | None,
+             filesystem: Any = None) -> ds.Dataset:
+    """Parquet files as one dataset; under ``base`` the hive folder gives ``ingestion_date``.
+
+    ``filesystem`` (pyarrow) reads them from object storage; None reads local files.
+    """
     files = list(files)
     if base is not None and "ingestion_date" not in schema.names:
         partitioning = ds.partitioning(PARTITION, flavor="hive")
         schema = schema.append(pa.field("ingestion_date", pa.date32()))
-        return ds.dataset(files, schema=schema, format="parquet",
-                          partitioning=partitioning, partition_base_dir=str(base))
-    return ds.dataset(files, schema=schema, format="parquet")
+        return ds.dataset(files, schema=schema, format="parquet", filesystem=filesystem,
+                          partitioning=partitioning, partition_base_dir=base)
+    return ds.dataset(files, schema=schema, format="parquet", filesystem=filesystem)
 
 
 def _hidden(schema_name: str, view: str) -> str:
@@ -329,13 +344,15 @@ def warehouse_tables(settings: Settings, publication: Publication) -> list[Wareh
 
 
 def _register_warehouse_table(con: duckdb.DuckDBPyConnection, table: WarehouseTable,
-                              sources: dict[str, ds.Dataset | pa.Table]) -> None:
+                              sources: dict[str, ds.Dataset | pa.Table],
+                              filesystem: Any = None) -> None:
     hidden = f"_{table.layer}__{table.name}"
     select = ", ".join(f'cast("{c}" as {t}) as "{c}"' for c, t in table.columns)
     if table.data is not None:
         sources[hidden] = table.data
     elif table.files:
-        sources[hidden] = ds.dataset(list(table.files), format="parquet")
+        files = [f.removeprefix("s3://") for f in table.files] if filesystem else table.files
+        sources[hidden] = ds.dataset(list(files), format="parquet", filesystem=filesystem)
     else:
         spec = ", ".join(f'"{c}" {t}' for c, t in table.columns)
         con.execute(f'create table "{hidden}" ({spec})')

@@ -15,6 +15,7 @@ from ingestion.simulator.core import (
     SimulationSummary,
     default_period,
     simulate,
+    simulate_to,
 )
 
 __all__ = [
@@ -24,4 +25,5 @@ __all__ = [
     "SimulationSummary",
     "default_period",
     "simulate",
+    "simulate_to",
 ]

@@ -20,11 +20,14 @@ so the output is byte-identical across runs.
 
 from __future__ import annotations
 
+import shutil
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -36,7 +39,7 @@ from ingestion.simulator.accounts import account_versions, generate_accounts, ge
 from ingestion.simulator.billing import PRIMARY, BillingSimulator
 from ingestion.simulator.events import EventBatch, EventGenerator, usage_spans
 from ingestion.simulator.writer import EPOCH, LandingWriter
-from lakecore.settings import SimulationDefaults
+from lakecore.settings import Settings, SimulationDefaults
 
 _DEFAULTS = SimulationDefaults()
 DEFAULT_END = _DEFAULTS.end
@@ -136,6 +139,36 @@ def simulate(
         subscriptions=counts.subscriptions,
         events=counts.events,
     )
+
+
+def simulate_to(settings: Settings, **options: Any) -> SimulationSummary:
+    """``simulate`` into the landing zone of ``settings``, a folder or object storage.
+
+    For an object-storage landing zone the files are written to a private folder under the
+    local state's ``_staging/`` and uploaded when complete (one PUT each, so a reader never
+    sees half a file); the folder is removed afterwards.
+
+    Args:
+        settings: The lakehouse whose landing zone receives the exports.
+        **options: ``simulate``'s keyword arguments (``scale``, ``start``, ``end``, ...).
+    """
+    store = settings.landing_store
+    if store is None:
+        settings.landing.mkdir(parents=True, exist_ok=True)
+        return simulate(settings.landing, **options)
+    from pyarrow import fs as pafs  # noqa: PLC0415 - only object-storage landing zones
+
+    local = settings.staging / f"simulate-{uuid.uuid4().hex[:12]}"
+    try:
+        summary = simulate(local, **options)
+        if summary.files:
+            with store.errors("uploading the simulated landing files"):
+                pafs.copy_files(str(local), store.fs_path(),
+                                source_filesystem=pafs.LocalFileSystem(),
+                                destination_filesystem=store.fs, use_threads=True)
+        return summary
+    finally:
+        shutil.rmtree(local, ignore_errors=True)
 
 
 @dataclass(frozen=True)
