@@ -4,6 +4,8 @@ __generated_with = "0.25.2"
 app = marimo.App(width="medium", app_title="Start here")
 
 with app.setup:
+    from pathlib import Path
+
     import marimo as mo
 
     from analytics.summary import format_summary, gold_summary
@@ -45,16 +47,22 @@ def _():
 @app.cell
 def _():
     settings = Settings.from_env()
+    # With LAKEHOUSE_ROOT=s3://... the data are objects and `root` is the local state folder.
+    _landing = (settings.landing_store.uri() if settings.landing_store is not None
+                else settings.landing)
     _rows = [
-        ("data root", settings.root), ("landing zone", settings.landing),
-        ("Bronze", settings.bronze), ("quarantine", settings.quarantine),
-        ("Silver data", settings.silver), ("Gold data", settings.gold),
+        ("data root", settings.data_root), ("landing zone", _landing),
+        ("Bronze", settings.data_uri("bronze")),
+        ("quarantine", settings.data_uri("quarantine")),
+        ("Silver data", settings.data_uri("silver")), ("Gold data", settings.data_uri("gold")),
         ("catalogs, publication, dbt artifacts", settings.warehouse),
         ("manifest, lock", settings.meta),
     ]
     mo.vstack([
         mo.md("## Where things live (from `LAKEHOUSE_ROOT`)"),
-        mo.ui.table([{"what": w, "path": str(p), "exists": p.exists()} for w, p in _rows],
+        mo.ui.table([{"what": w, "path": str(p),
+                      "exists": "in object storage" if "://" in str(p) else Path(p).exists()}
+                     for w, p in _rows],
                     selection=None, show_download=False),
     ])
     return (settings,)

@@ -13,6 +13,7 @@ import signal
 import subprocess
 import sys
 import time
+from datetime import date
 from pathlib import Path
 
 import pytest
@@ -126,6 +127,11 @@ def test_s3_root_keeps_data_in_the_bucket_and_answers_every_command(
     from analytics.report import write_report
     index = write_report(settings, out_dir=tmp_path / "report", formats=("svg",))
     assert "SaaS revenue report" in index.read_text()
+    # Then no credential reached a file of the state folder (logs, dbt artifacts, ledger)
+    secret = str(settings.store.credentials.secret).encode()
+    files = [p for p in settings.root.rglob("*") if p.is_file()]
+    assert len(files) > 20
+    assert [p for p in files if secret in p.read_bytes()] == []
 
 
 def test_ingest_killed_after_upload_then_rerun_loads_each_batch_once(
@@ -234,3 +240,37 @@ def test_object_storage_settings_without_a_server(monkeypatch: pytest.MonkeyPatc
     env = profile_environment(settings)
     assert env["LAKEHOUSE_DBT_S3_ENDPOINT"] == "s3.us-east-1.amazonaws.com"
     assert env["LAKEHOUSE_DBT_ROOT"] == "s3://bucket/team/lake"
+
+
+def test_simulate_uploads_the_same_files_it_writes_locally(
+        s3_lake: Settings, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Given an S3 root, when `lakehouse simulate` runs, then the landing zone in the bucket holds
+    exactly the files, byte for byte, that the same simulation writes to a local landing zone,
+    and no local copy is left behind."""
+    from ingestion.simulator import simulate
+
+    args = ["--scale", "0.01", "--start", "2025-11-01", "--end", "2025-12-31",
+            "--daily-days", "2"]
+    # When the simulation runs against the S3 root
+    assert main(["--quiet", "simulate", *args]) == 0
+    assert f"into s3://{BUCKET}/" in capsys.readouterr().out
+    # Then the bucket holds the files a local run writes, byte for byte
+    local = tmp_path / "landing"
+    summary = simulate(local, scale=0.01, start=date(2025, 11, 1), end=date(2025, 12, 31),
+                       daily_days=2)
+    assert settings_landing(s3_lake) == {
+        p.relative_to(local).as_posix(): p.read_bytes() for p in local.rglob("*")
+        if p.is_file()}
+    assert summary.files == len(settings_landing(s3_lake)) > 5
+    assert list(s3_lake.staging.glob("simulate-*")) == []
+
+
+def settings_landing(settings: Settings) -> dict[str, bytes]:
+    """Every landing object of an S3 lakehouse and its bytes."""
+    store = settings.landing_store
+    assert store is not None
+    out = {}
+    for name in store.listing():
+        with store.open_input_stream(name) as handle:
+            out[name] = handle.read()
+    return out
