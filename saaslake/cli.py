@@ -157,8 +157,9 @@ def main(argv: Sequence[str] | None = None) -> int:  # noqa: PLR0911 - one exit 
         args = build_parser().parse_args(argv)
         settings = Settings.from_env(root=args.root, landing=args.landing)
         logs.resolve_level(args.log_level)  # a bad LAKEHOUSE_LOG_LEVEL is one line here
-        if settings.store is not None:  # a wrong key or bucket: one line before any work
-            settings.store.check()
+        # With object storage, a wrong key or bucket is one line before any work starts.
+        for store in {s for s in (settings.store, settings.landing_store) if s is not None}:
+            store.check()
         command = COMMANDS[args.command]
         with logs.level_override(args.log_level):
             if args.command in RECORDED:

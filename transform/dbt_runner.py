@@ -88,6 +88,7 @@ def profile_environment(settings: Settings) -> dict[str, str]:
     the secret in memory only.
     """
     return {**_storage_environment(settings),
+        "LAKEHOUSE_DBT_TARGET": profile_target(settings),
         "LAKEHOUSE_DBT_ROOT": settings.data_root,
         "LAKEHOUSE_DBT_MANIFEST": str(settings.manifest_path),
         "LAKEHOUSE_DBT_EMPTY_SCHEMAS": str(settings.empty_schemas),
