@@ -13,6 +13,7 @@ import os
 import signal
 import socket
 import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -21,7 +22,7 @@ from pathlib import Path
 import pytest
 
 from lakecore.settings import Settings
-from tests.helpers import KITCHEN_SINK, PROJECT
+from tests.helpers import KITCHEN_SINK
 
 BUCKET = "lakehouse-test"
 #: Requests moto serves before it starts checking signatures: user, policy, access key.
@@ -44,7 +45,7 @@ def s3_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]
     log = tmp_path_factory.mktemp("moto") / "moto.log"
     with log.open("wb") as out:
         proc = subprocess.Popen(
-            [str(PROJECT / ".venv" / "bin" / "moto_server"), "-H", "127.0.0.1", "-p",
+            [str(Path(sys.executable).parent / "moto_server"), "-H", "127.0.0.1", "-p",
              str(port)], stdout=out, stderr=subprocess.STDOUT,
             env={**os.environ, "INITIAL_NO_AUTH_ACTION_COUNT": str(_SETUP_REQUESTS)})
     try:

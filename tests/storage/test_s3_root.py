@@ -28,6 +28,9 @@ from tests.storage.conftest import BUCKET, upload_kitchen_sink
 from transform.readonly import open_surface
 from transform.warehouse import current_publication
 
+#: One worker runs them all under `pytest -n 2 --dist loadgroup`: one moto server, one build.
+pytestmark = [pytest.mark.xdist_group("s3"), pytest.mark.slow]
+
 #: Gold columns that record when the build ran, not what the data says.
 RUN_COLUMNS = {"last_ingested_at"}
 
@@ -229,6 +232,9 @@ def test_object_storage_settings_without_a_server(monkeypatch: pytest.MonkeyPatc
     assert settings.landing_store.uri() == "s3://bucket/team/lake/landing"
     assert "very-secret-value" not in repr(settings)
     assert "data_path 's3://bucket/team/lake/silver/'" in settings.ducklake_attach("silver")
+    # the lock and the manifest are local files of the state folder (one machine)
+    assert settings.lock_path.parent.parent == settings.root
+    assert settings.manifest_path.parent.parent == settings.root
     for root, says in (("gs://bucket/lake", "gs:// roots are not supported"),
                        ("s3://bucket/a/../b", "must not hold empty, '.' or '..' parts")):
         with pytest.raises(ConfigError, match=says):
