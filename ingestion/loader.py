@@ -203,12 +203,15 @@ def landing_view(settings: Settings, say: Progress) -> Iterator[Settings]:
 
     A local landing zone is used as it is. An object-storage landing zone is copied into a
     private folder under the local state's ``_staging/`` for the run (the batch identity
-    is the hash of the bytes, so every byte is read anyway) and removed afterwards.
+    is the hash of the bytes, so every byte is read anyway) and removed afterwards; copies
+    a killed run left behind go first (the caller holds the pipeline lock).
     """
     store = settings.landing_store
     if store is None:
         yield settings
         return
+    for stale in settings.staging.glob("landing-*"):
+        shutil.rmtree(stale, ignore_errors=True)
     local = settings.staging / f"landing-{uuid.uuid4().hex[:12]}"
     try:
         objects = store.listing()

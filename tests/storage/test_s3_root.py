@@ -179,6 +179,7 @@ def test_ingest_killed_after_upload_then_rerun_loads_each_batch_once(
                                                                           "quarantine/"))}
     assert data_objects == referenced
     assert list_orphans(settings) == []
+    assert list(settings.staging.glob("landing-*")) == []  # the killed run's landing copy
     assert sum(b.landed_rows for b in batches) == report.landed_rows > 0
     # When a third run starts, then every file is a duplicate
     again = ingest(settings)
