@@ -107,6 +107,9 @@ def build_parser() -> argparse.ArgumentParser:  # noqa: PLR0915
                          "SHA-256 the manifest recorded")
     ver.add_argument("--quick", action="store_true",
                      help="only existence and Parquet footers (what a build checks)")
+    ver.add_argument("--remove-orphans", action="store_true",
+                     help="also delete uncommitted files an interrupted run left behind "
+                          "(takes the pipeline lock)")
     rei = sub.add_parser("reingest", help="re-create damaged batches from their landing files")
     rei.add_argument("files", nargs="+", help="landing files, as `lakehouse verify` names them")
     fc = sub.add_parser("forecast", help="project MRR from the published Gold, with what-if "
@@ -264,7 +267,7 @@ def cmd_status(settings: Settings, args: argparse.Namespace) -> int:
     orphans = list_orphans(settings)
     if orphans:
         print(f"{len(orphans)} uncommitted file(s) from an interrupted run "
-              "(removed by the next ingest)")
+              "(removed by the next ingest, or now by `lakehouse verify --remove-orphans`)")
     return 0
 
 
@@ -338,6 +341,16 @@ def cmd_verify(settings: Settings, args: argparse.Namespace) -> int:
     """``lakehouse verify``: exit 0 when Bronze is as committed, 1 naming each damaged file."""
     from ingestion.integrity import verify
 
+    if args.remove_orphans:
+        from ingestion.loader import remove_orphans
+        from ingestion.manifest import Manifest
+        from lakecore.lock import pipeline_lock
+
+        with pipeline_lock(settings, "verify --remove-orphans"):
+            removed = remove_orphans(settings, Manifest(settings.manifest_path))
+        for relative in removed:
+            _say(args)(f"removed uncommitted file: {relative}")
+        print(f"verify: removed {len(removed)} uncommitted file(s) of an interrupted run")
     report = verify(settings, full=not args.quick, progress=_say(args))
     print(report.summary())
     return 0 if report.ok else 1
