@@ -85,9 +85,9 @@ def verify(settings: Settings, *, full: bool = True,
     say = progress or (lambda _line: None)
     started = time.perf_counter()
     report = VerifyReport(full=full)
-    if not settings.manifest_path.exists():
+    if not Manifest.exists(settings):
         return report
-    manifest = Manifest(settings.manifest_path, read_only=True)
+    manifest = Manifest.open(settings, read_only=True)
     try:
         batches = manifest.batches()
     finally:
@@ -144,7 +144,7 @@ def reingest(settings: Settings, landing_files: Sequence[str], *,
     """
     say = progress or (lambda _line: None)
     with pipeline_lock(settings, "reingest"):
-        manifest = Manifest(settings.manifest_path)
+        manifest = Manifest.open(settings)
         by_file = {b.landing_file: b for b in manifest.batches()}
         chosen = []
         for landing_file in landing_files:
@@ -191,16 +191,20 @@ def recover_manifest(settings: Settings, *, progress: Progress | None = None) ->
     """
     say = progress or (lambda _line: None)
     with pipeline_lock(settings, "rebuild --manifest"):
-        aside = settings.meta / "damaged" / datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-        for path in (settings.manifest_path, *settings.manifest_path.parent.glob(
-                settings.manifest_path.name + "-*")):
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+        aside = settings.meta / "damaged" / stamp
+        if settings.shared_catalog:
+            say(Manifest.open(settings).move_aside(stamp))
+        for path in () if settings.shared_catalog else (
+                settings.manifest_path, *settings.manifest_path.parent.glob(
+                    settings.manifest_path.name + "-*")):
             if path.exists():
                 aside.mkdir(parents=True, exist_ok=True)
                 os.replace(path, aside / path.name)
                 say(f"moved aside: {path.relative_to(settings.root)} -> "
                     f"{(aside / path.name).relative_to(settings.root)}")
         records = _records_from_lineage(settings)
-        manifest = Manifest(settings.manifest_path)
+        manifest = Manifest.open(settings)
         try:
             manifest.commit(records)
         finally:

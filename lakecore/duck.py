@@ -15,6 +15,13 @@ from lakecore.settings import Settings, sql_literal
 
 #: Extensions Silver and Gold need, installed from their wheels (never downloaded).
 EXTENSIONS = ("ducklake", "sqlite")
+#: What a PostgreSQL catalog (``LAKEHOUSE_CATALOG``) adds: the ``postgres`` extra's wheel.
+CATALOG_EXTENSIONS = ("postgres",)
+
+
+def extensions(settings: Settings) -> tuple[str, ...]:
+    """The extensions this lakehouse's catalogs need."""
+    return EXTENSIONS + (CATALOG_EXTENSIONS if settings.shared_catalog else ())
 
 
 def connect_duckdb(settings: Settings, database: str = ":memory:") -> duckdb.DuckDBPyConnection:
@@ -44,7 +51,7 @@ def install_extensions(settings: Settings) -> Path:
                 "select extension_name from duckdb_extensions() where installed"
             ).fetchall()
         }
-        for name in EXTENSIONS:
+        for name in extensions(settings):
             if name not in installed:
                 duckdb_extensions.import_extension(name, con=con)
     finally:
@@ -53,8 +60,8 @@ def install_extensions(settings: Settings) -> Path:
 
 
 def load_extensions(con: duckdb.DuckDBPyConnection, settings: Settings) -> None:
-    """Load ducklake and sqlite into ``con`` from the project's extension directory."""
+    """Load ducklake and sqlite (and postgres) into ``con`` from the extension directory."""
     install_extensions(settings)
     con.execute(f"set extension_directory = {sql_literal(str(settings.extensions_dir))}")
-    for name in EXTENSIONS:
+    for name in extensions(settings):
         con.execute(f"load {name}")

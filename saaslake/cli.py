@@ -230,7 +230,7 @@ def cmd_status(settings: Settings, args: argparse.Namespace) -> int:
     from ingestion.loader import list_orphans
     from ingestion.manifest import Manifest
 
-    manifest = Manifest(settings.manifest_path)
+    manifest = Manifest.open(settings)
     rows = manifest.entity_summary()
     print(f"lakehouse at {settings.root}")
     if not rows:

@@ -19,7 +19,7 @@ from typing import Any
 import duckdb
 
 from lakecore.errors import BuildError
-from lakecore.settings import Settings
+from lakecore.settings import LAYERS, Settings
 
 Progress = Callable[[str], None]
 
@@ -76,8 +76,27 @@ class DbtOutcome:
 
 
 def profile_environment(settings: Settings) -> dict[str, str]:
-    """The variables ``dbt/profiles.yml`` and ``dbt/macros`` read, all from ``Settings``."""
+    """The variables ``dbt/profiles.yml`` and ``dbt/macros`` read, all from ``Settings``.
+
+    With a PostgreSQL catalog the connection strings carry no password: libpq reads it
+    from ``PGPASSWORD``, a name the logs' redaction knows.
+    """
+    url = settings.catalog_url
+    if url is None:
+        catalog = {layer: f"ducklake:sqlite:{settings.catalog_path(layer)}" for layer in LAYERS}
+        shared: dict[str, str] = {"LAKEHOUSE_DBT_MANIFEST_PG": "",
+                                  "LAKEHOUSE_DBT_CATALOG_EXTENSION": "sqlite"}
+    else:
+        catalog = {layer: f"ducklake:postgres:{url.libpq(password=False)}" for layer in LAYERS}
+        shared = {"LAKEHOUSE_DBT_MANIFEST_PG": url.libpq(password=False),
+                  "LAKEHOUSE_DBT_CATALOG_EXTENSION": "postgres"}
+        if url.password:
+            shared["PGPASSWORD"] = url.password
     return {
+        **shared,
+        "LAKEHOUSE_DBT_MODEL_THREADS": str(settings.dbt_threads),
+        "LAKEHOUSE_DBT_SILVER_SCHEMA": settings.metadata_schema("silver"),
+        "LAKEHOUSE_DBT_GOLD_SCHEMA": settings.metadata_schema("gold"),
         "LAKEHOUSE_DBT_ROOT": str(settings.root),
         "LAKEHOUSE_DBT_MANIFEST": str(settings.manifest_path),
         "LAKEHOUSE_DBT_EMPTY_SCHEMAS": str(settings.empty_schemas),
@@ -85,9 +104,9 @@ def profile_environment(settings: Settings) -> dict[str, str]:
         "LAKEHOUSE_DBT_TEMP": str(settings.duckdb_temp),
         "LAKEHOUSE_DBT_MEMORY_LIMIT": settings.memory_limit,
         "LAKEHOUSE_DBT_THREADS": str(settings.threads),
-        "LAKEHOUSE_DBT_SILVER_CATALOG": f"ducklake:sqlite:{settings.catalog_path('silver')}",
+        "LAKEHOUSE_DBT_SILVER_CATALOG": catalog["silver"],
         "LAKEHOUSE_DBT_SILVER_DATA": f"{settings.layer_data_path('silver')}/",
-        "LAKEHOUSE_DBT_GOLD_CATALOG": f"ducklake:sqlite:{settings.catalog_path('gold')}",
+        "LAKEHOUSE_DBT_GOLD_CATALOG": catalog["gold"],
         "LAKEHOUSE_DBT_GOLD_DATA": f"{settings.layer_data_path('gold')}/",
         "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
     }
