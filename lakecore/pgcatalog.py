@@ -79,9 +79,10 @@ def _catalog(settings: Settings | CatalogURL) -> CatalogURL:
 
 def connection_problem(url: CatalogURL, exc: BaseException) -> CatalogUnavailableError:
     """One line for a failed connection: where, and why, without the password."""
-    reason = (str(exc).strip().splitlines() or [type(exc).__name__])[-1]
-    if "connection to server at" in reason and "failed:" in reason:
-        reason = reason.split("failed:", 1)[1].strip()
+    reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+    if "failed:" in reason:  # connection failed: connection to server at ... failed: WHY
+        reason = reason.rsplit("failed:", 1)[1].strip()
+    reason = reason.removeprefix("FATAL:").strip()
     if url.password:
         reason = reason.replace(url.password, "***")
     return CatalogUnavailableError(

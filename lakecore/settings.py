@@ -57,8 +57,9 @@ class Settings:
         pause_at: Fault-injection point where the loader waits to be killed (tests only).
         catalog_url: The shared PostgreSQL catalog (``LAKEHOUSE_CATALOG``), or None for
             the local SQLite files under the root.
-        dbt_threads: dbt's model threads; 1 with SQLite catalogs (one writer), 2 with
-            PostgreSQL (``LAKEHOUSE_DBT_MODEL_THREADS`` overrides either).
+        dbt_threads: dbt's model threads (``LAKEHOUSE_DBT_MODEL_THREADS``, default 1).
+            SQLite catalogs need 1 (one writer); PostgreSQL takes more, but an
+            incremental build with 2 failed in a DuckLake commit (ADR 0021).
     """
 
     root: Path
@@ -94,8 +95,7 @@ class Settings:
         catalog_url = parse_catalog_url(os.environ.get(ENV_CATALOG))
         return cls(
             catalog_url=catalog_url,
-            dbt_threads=_positive_int(ENV_DBT_MODEL_THREADS,
-                                      "1" if catalog_url is None else "2"),
+            dbt_threads=_positive_int(ENV_DBT_MODEL_THREADS, "1"),
             root=root_path,
             landing=landing_path,
             memory_limit=_memory_limit(os.environ.get(ENV_MEMORY_LIMIT, "4GB")),
@@ -252,7 +252,7 @@ class Settings:
 # Everything about LAKEHOUSE_CATALOG lives in this block: the URL's parsing, where a layer's
 # DuckLake metadata lives, and dbt's thread count (ADR 0021).
 ENV_CATALOG = "LAKEHOUSE_CATALOG"
-#: dbt's model threads (default: 1 with SQLite catalogs, 2 with a PostgreSQL catalog).
+#: dbt's model threads (default 1; more only with a PostgreSQL catalog, see ADR 0021).
 ENV_DBT_MODEL_THREADS = "LAKEHOUSE_DBT_MODEL_THREADS"
 #: The PostgreSQL schema of the manifest, the publication record and the lock's holder.
 PG_STATE_SCHEMA = "lakehouse"
