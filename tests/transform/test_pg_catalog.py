@@ -24,7 +24,7 @@ import pytest
 
 from ingestion.manifest import BatchRecord, Manifest
 from lakecore import logs, pgcatalog
-from lakecore.errors import ConfigError
+from lakecore.errors import ConfigError, PipelineLockedError
 from lakecore.settings import Settings, parse_catalog_url
 from tests.helpers import KITCHEN_SINK
 from tests.helpers.lakehouse import GOLD_TABLES, read_gold
@@ -60,11 +60,12 @@ def pg_settings(catalog_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     return Settings.from_env(root=tmp_path / "lakehouse")
 
 
-def _cli(args: list[str], root: Path, catalog: str, **kwargs: Any) -> subprocess.Popen[str]:
+def _cli(args: list[str], root: Path, catalog: str, extra_env: dict[str, str] | None = None
+         ) -> subprocess.Popen[str]:
     env = {**os.environ, "LAKEHOUSE_ROOT": str(root), "LAKEHOUSE_CATALOG": catalog,
-           "LAKEHOUSE_LANDING": str(root / "landing")}
+           "LAKEHOUSE_LANDING": str(root / "landing"), **(extra_env or {})}
     return subprocess.Popen([LAKEHOUSE, "--quiet", *args], env=env, text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, **kwargs)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 
 
 # The URL -------------------------------------------------------------------------------
@@ -287,3 +288,47 @@ def test_two_machines_share_one_catalog(
                   settings.catalog_path("silver"), settings.catalog_path("gold")):
         assert not local.exists(), local
     assert len(pgcatalog.read_publications(settings)) == 2
+
+    # `lakehouse rebuild`'s first step: the schemas renamed, the publications forgotten.
+    from transform.catalogs import move_warehouse_aside
+    from transform.warehouse import WarehouseNotBuiltError, current_publication
+
+    lines: list[str] = []
+    move_warehouse_aside(settings, lines.append)
+    assert "renamed the catalog schemas to <layer>_corrupt_" in lines[0]
+    with pytest.raises(WarehouseNotBuiltError):
+        current_publication(settings)
+    with pgcatalog.connect(settings) as con:
+        schemas = {name for (name,) in con.execute(
+            "select nspname from pg_namespace where nspname like %s", ["%_corrupt_%"])}
+    assert {s.split("_corrupt_")[0] for s in schemas} == {"silver", "gold"}
+
+
+def test_a_killed_run_releases_the_lock_and_commits_nothing(
+        catalog_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    root = tmp_path / "machine"
+    _land(root, last_day=False)
+    proc = _cli(["ingest"], root, catalog_url, {"LAKEHOUSE_PAUSE_AT": "before_commit"})
+    marker = root / "_meta" / "paused-at-before_commit"
+    deadline = time.monotonic() + 60
+    while not marker.exists():
+        assert proc.poll() is None, proc.communicate()
+        assert time.monotonic() < deadline, "the ingest never reached its pause point"
+        time.sleep(0.1)
+    assert _holder_pid(catalog_url) == proc.pid
+    proc.kill()  # SIGKILL: no cleanup of any kind
+    proc.communicate(timeout=30)
+    monkeypatch.setenv("LAKEHOUSE_CATALOG", catalog_url)
+    settings = Settings.from_env(root=root)
+    from lakecore.lock import pipeline_lock
+
+    deadline = time.monotonic() + 10
+    while True:  # the server notices the closed connection within moments
+        try:
+            with pipeline_lock(settings, "check"):
+                assert _holder_pid(catalog_url) == os.getpid()
+            break
+        except PipelineLockedError:
+            assert time.monotonic() < deadline, "the killed run's lock was never released"
+            time.sleep(0.1)
+    assert Manifest.open(settings, read_only=True).batches() == []
