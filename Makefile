@@ -77,7 +77,7 @@ lint: $(STAMP) ## Lint: ruff (incl. docstrings), mypy, import layers, lock, dbt 
 	$(VENV)/bin/marimo check --strict notebooks
 	$(VENV)/bin/hadolint Dockerfile
 
-test: $(STAMP) $(CHROMIUM) lint ## Set up, lint and run the whole test suite
+test: $(STAMP) $(CHROMIUM) postgres-server lint ## Set up, lint and run the whole test suite
 	$(PY) -m pytest -q -n 2 --dist loadgroup
 
 # Benchmarks print every figure beside its floor and target and write JSON under
