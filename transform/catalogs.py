@@ -101,8 +101,8 @@ def _move_schemas_aside(settings: Settings, stamp: str, aside: Path, say: Progre
     with pgcatalog.connect(settings) as con, con.transaction():
         for layer in LAYERS:
             schema = settings.metadata_schema(layer)
-            con.execute(f"alter schema if exists {schema} rename to {schema}_corrupt_{suffix}"
-                        if _schema_exists(con, schema) else "select 1")
+            if _schema_exists(con, schema):
+                con.execute(f"alter schema {schema} rename to {schema}_corrupt_{suffix}")
     warehouse.reset_publications(settings)
     for layer in LAYERS:
         data = settings.layer_data_path(layer)
