@@ -184,7 +184,8 @@ def recover_manifest(settings: Settings, *, progress: Progress | None = None) ->
     row at all (empty files) and rejected files are not recovered (the next ingest records
     them again; neither holds a row), ``blank_lines`` is 0, and ``file_bytes`` is the size
     of the landing file when it is still there (else 0). Bronze, quarantine and the landing
-    zone are not changed. Runs under the pipeline lock.
+    zone are not changed. Runs under the pipeline lock. With a PostgreSQL catalog the
+    manifest's tables are renamed to ``<table>_damaged_<time>`` instead of moving a file.
 
     Returns:
         The recovered batches.
@@ -193,8 +194,12 @@ def recover_manifest(settings: Settings, *, progress: Progress | None = None) ->
     with pipeline_lock(settings, "rebuild --manifest"):
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
         aside = settings.meta / "damaged" / stamp
-        if settings.shared_catalog:
-            say(Manifest.open(settings).move_aside(stamp))
+        if settings.shared_catalog:  # PostgreSQL: rename the tables, create them anew
+            damaged = Manifest.open(settings)
+            try:
+                say(damaged.move_aside(stamp))
+            finally:
+                damaged.close()
         for path in () if settings.shared_catalog else (
                 settings.manifest_path, *settings.manifest_path.parent.glob(
                     settings.manifest_path.name + "-*")):

@@ -305,6 +305,18 @@ def test_two_machines_share_one_catalog(
         assert not local.exists(), local
     assert len(pgcatalog.read_publications(settings)) == 2
 
+    # `lakehouse rebuild --manifest`: the tables renamed, the manifest re-created from Bronze.
+    from ingestion.integrity import recover_manifest
+
+    reader = Manifest.open(settings, read_only=True)
+    files_before = reader.referenced_files()
+    reader.close()
+    recovered = recover_manifest(settings)
+    assert recovered
+    reader = Manifest.open(settings, read_only=True)
+    assert reader.referenced_files() == files_before
+    reader.close()
+
     # `lakehouse rebuild`'s first step: the schemas renamed, the publications forgotten.
     from transform.catalogs import move_warehouse_aside
     from transform.warehouse import WarehouseNotBuiltError, current_publication
