@@ -13,7 +13,7 @@ export LAKEHOUSE_ROOT ?= $(CURDIR)/lakehouse
 SCALE       ?= 0.1
 PORT        ?= 2718
 
-.PHONY: help setup simulate ingest dbt-run dbt-test full-pipeline dashboard edit report test lint \
+.PHONY: help setup postgres-server simulate ingest dbt-run dbt-test full-pipeline dashboard edit report test lint \
 	bench bench-scale bench-at bench-forecast bench-dashboard audit docs clean
 
 help: ## List every target with one line each
@@ -29,7 +29,18 @@ $(CHROMIUM):
 	@echo "installing Debian's chromium for the browser tests (never a downloaded browser)"
 	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium
 
-setup: $(STAMP) $(CHROMIUM) ## Create the environment from the lock and install Debian Chromium (tests)
+# PostgreSQL's server binaries for the shared-catalog tests (tests/transform/test_pg_catalog.py
+# starts a throwaway cluster with initdb and pg_ctl); Debian's package, only when missing.
+POSTGRES_BIN := $(firstword $(wildcard /usr/lib/postgresql/*/bin/initdb) $(shell command -v initdb 2>/dev/null))
+postgres-server:
+ifeq ($(POSTGRES_BIN),)
+	@echo "installing Debian's postgresql for the shared-catalog tests (initdb, pg_ctl)"
+	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends postgresql
+else
+	@true
+endif
+
+setup: $(STAMP) $(CHROMIUM) postgres-server ## Create the environment from the lock and install Debian Chromium and PostgreSQL (tests)
 
 simulate: $(STAMP) ## Simulate source exports into the landing zone (SCALE=0.1)
 	$(LAKEHOUSE) --quiet simulate --scale $(SCALE)
@@ -66,7 +77,7 @@ lint: $(STAMP) ## Lint: ruff (incl. docstrings), mypy, import layers, lock, dbt 
 	$(VENV)/bin/marimo check --strict notebooks
 	$(VENV)/bin/hadolint Dockerfile
 
-test: $(STAMP) $(CHROMIUM) lint ## Set up, lint and run the whole test suite
+test: $(STAMP) $(CHROMIUM) postgres-server lint ## Set up, lint and run the whole test suite
 	$(PY) -m pytest -q -n 2 --dist loadgroup
 
 # Benchmarks print every figure beside its floor and target and write JSON under

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import sqlite3
-from contextlib import closing
 from typing import Any
 
+from ingestion.manifest import Manifest
 from lakecore.settings import Settings
 from transform.warehouse import connect_readonly, current_publication, table_row_counts
 
@@ -27,10 +26,13 @@ def gold_summary(settings: Settings) -> dict[str, Any]:
         silver_rows = sum(table_row_counts(con, "silver").values())
         gold_rows = sum(table_row_counts(con, "gold").values())
     bronze_rows = 0
-    if settings.manifest_path.exists():
-        with closing(sqlite3.connect(f"file:{settings.manifest_path}?mode=ro", uri=True)) as db:
-            bronze_rows = db.execute("select coalesce(sum(landed_rows), 0) from batches"
-                                     ).fetchone()[0]
+    if Manifest.exists(settings):
+        manifest = Manifest.open(settings, read_only=True)
+        try:
+            bronze_rows = sum(int(str(r["landed_rows"] or 0))
+                              for r in manifest.entity_summary())
+        finally:
+            manifest.close()
     month_start, mrr, arr, customers, nrr = latest or (None, None, None, None, None)
     return {
         "as_of_date": publication.as_of_date,

@@ -86,9 +86,9 @@ def verify(settings: Settings, *, full: bool = True,
     say = progress or (lambda _line: None)
     started = time.perf_counter()
     report = VerifyReport(full=full)
-    if not settings.manifest_path.exists():
+    if not Manifest.exists(settings):
         return report
-    manifest = Manifest(settings.manifest_path, read_only=True)
+    manifest = Manifest.open(settings, read_only=True)
     try:
         batches = manifest.batches()
     finally:
@@ -173,7 +173,7 @@ def reingest(settings: Settings, landing_files: Sequence[str], *,
     say = progress or (lambda _line: None)
     _local_only(settings, "lakehouse reingest")
     with pipeline_lock(settings, "reingest"):
-        manifest = Manifest(settings.manifest_path)
+        manifest = Manifest.open(settings)
         by_file = {b.landing_file: b for b in manifest.batches()}
         chosen = []
         for landing_file in landing_files:
@@ -213,7 +213,8 @@ def recover_manifest(settings: Settings, *, progress: Progress | None = None) ->
     row at all (empty files) and rejected files are not recovered (the next ingest records
     them again; neither holds a row), ``blank_lines`` is 0, and ``file_bytes`` is the size
     of the landing file when it is still there (else 0). Bronze, quarantine and the landing
-    zone are not changed. Runs under the pipeline lock.
+    zone are not changed. Runs under the pipeline lock. With a PostgreSQL catalog the
+    manifest's tables are renamed to ``<table>_damaged_<time>`` instead of moving a file.
 
     Returns:
         The recovered batches.
@@ -221,16 +222,24 @@ def recover_manifest(settings: Settings, *, progress: Progress | None = None) ->
     say = progress or (lambda _line: None)
     _local_only(settings, "lakehouse rebuild --manifest")
     with pipeline_lock(settings, "rebuild --manifest"):
-        aside = settings.meta / "damaged" / datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-        for path in (settings.manifest_path, *settings.manifest_path.parent.glob(
-                settings.manifest_path.name + "-*")):
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+        aside = settings.meta / "damaged" / stamp
+        if settings.shared_catalog:  # PostgreSQL: rename the tables, create them anew
+            damaged = Manifest.open(settings)
+            try:
+                say(damaged.move_aside(stamp))
+            finally:
+                damaged.close()
+        for path in () if settings.shared_catalog else (
+                settings.manifest_path, *settings.manifest_path.parent.glob(
+                    settings.manifest_path.name + "-*")):
             if path.exists():
                 aside.mkdir(parents=True, exist_ok=True)
                 os.replace(path, aside / path.name)
                 say(f"moved aside: {path.relative_to(settings.root)} -> "
                     f"{(aside / path.name).relative_to(settings.root)}")
         records = _records_from_lineage(settings)
-        manifest = Manifest(settings.manifest_path)
+        manifest = Manifest.open(settings)
         try:
             manifest.commit(records)
         finally:

@@ -282,7 +282,7 @@ class _Pending:
 def _ingest(settings: Settings, files: list[str] | None, say: Progress) -> IngestReport:
     started = time.perf_counter()
     settings.ensure_dirs()
-    manifest = Manifest(settings.manifest_path)
+    manifest = Manifest.open(settings)
     current = ledger.current_run()
     report = IngestReport(run_id=current.run_id if current else uuid.uuid4().hex[:12],
                           landing=settings.landing)
@@ -732,4 +732,4 @@ def remove_orphans(settings: Settings, manifest: Manifest) -> list[str]:
 
 def list_orphans(settings: Settings) -> list[str]:
     """Uncommitted files in staging, Bronze and quarantine (read-only check)."""
-    return _find_orphans(settings, Manifest(settings.manifest_path))
+    return _find_orphans(settings, Manifest.open(settings))

@@ -4,19 +4,26 @@ A SQLite database in WAL mode (``_meta/manifest.sqlite``): one writer (the pipel
 its lock) and any number of concurrent readers (dbt, ``lakehouse sql``, dashboards)
 without blocking. A batch becomes visible to readers in the single transaction that
 inserts its row; a Bronze file without a row is an orphan of a crash and is ignored.
+
+With a shared PostgreSQL catalog (``LAKEHOUSE_CATALOG``, ADR 0021) the same tables live in
+schema ``lakehouse`` of that database, so every machine sees the same committed batches.
+One class serves both backends (``Manifest.open``): the SQL is the same, only the
+connection, the placeholders and the catalog queries differ.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
 from collections.abc import Iterator, Sequence
 from contextlib import closing, contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from lakecore.errors import CorruptFileError
+from lakecore.settings import PG_STATE_SCHEMA, Settings
 
 
 class SchemaChangeRow(Protocol):
@@ -114,33 +121,100 @@ class BatchRecord:
 TABLES = ("batches", "rejected_files", "schema_changes")
 
 
+#: SQLite's declared types as the manifest's PostgreSQL columns declare them.
+_PG_TYPES = {"bigint": "integer", "integer": "integer", "text": "text",
+             "double precision": "real"}
+
+
+def _pg_schema() -> str:
+    """The manifest's DDL for PostgreSQL: 64-bit integers (file sizes), same tables."""
+    return re.sub(r"\binteger\b", "bigint", SCHEMA)
+
+
+class _PgConnection:
+    """A psycopg connection that speaks the manifest's SQL (``?`` placeholders)."""
+
+    def __init__(self, con: Any) -> None:
+        self._con = con
+
+    def execute(self, sql: str, params: Sequence[object] = ()) -> Any:
+        if sql == "begin immediate":
+            sql = "begin"
+        return self._con.execute(sql.replace("?", "%s"), list(params) if params else None)
+
+    def executemany(self, sql: str, rows: Sequence[Sequence[object]]) -> Any:
+        cur = self._con.cursor()
+        cur.executemany(sql.replace("?", "%s"), rows)
+        return cur
+
+    def close(self) -> None:
+        self._con.close()
+
+
 class Manifest:
     """Access to the commit log; every write is one short transaction."""
 
-    def __init__(self, path: Path, *, read_only: bool = False) -> None:
+    def __init__(self, path: Path, *, read_only: bool = False,
+                 settings: Settings | None = None) -> None:
         """Open the manifest at ``path``, creating its folder and tables if missing (WAL).
 
         With ``read_only`` the manifest must exist; it is opened by SQLite in read-only
         mode, so a reader never changes a byte of it (nor of its ``-wal`` file).
+        ``settings`` with a PostgreSQL catalog opens the manifest in that database
+        instead (``path`` is then only named in messages); ``Manifest.open`` chooses.
         """
         self.path = path
         self.read_only = read_only
-        self._con: sqlite3.Connection | None = None
+        self._settings = settings if settings is not None and settings.shared_catalog else None
+        self._con: Any = None
         if read_only:
+            return
+        if self._settings is not None:
+            from lakecore import pgcatalog  # noqa: PLC0415 - optional backend
+
+            with pgcatalog.connect(self._settings) as pg, pg.transaction():
+                pg.execute("select pg_advisory_xact_lock(%s)", [pgcatalog.LOCK_KEY + 1])
+                pg.execute(f"create schema if not exists {PG_STATE_SCHEMA}")
+                pg.execute(_pg_schema())
             return
         path.parent.mkdir(parents=True, exist_ok=True)
         with self._connect() as con:
             con.execute("pragma journal_mode=wal")
             con.executescript(SCHEMA)
 
+    @classmethod
+    def open(cls, settings: Settings, *, read_only: bool = False) -> Manifest:
+        """The manifest of a lakehouse: its SQLite file, or its PostgreSQL catalog."""
+        return cls(settings.manifest_path, read_only=read_only, settings=settings)
+
+    @staticmethod
+    def exists(settings: Settings) -> bool:
+        """Whether the lakehouse has a manifest yet (a reader must not create one)."""
+        if not settings.shared_catalog:
+            return settings.manifest_path.exists()
+        from lakecore import pgcatalog  # noqa: PLC0415 - optional backend
+
+        with pgcatalog.connect(settings, read_only=True) as pg:
+            row = pg.execute("select to_regclass('batches')").fetchone()
+        return row is not None and row[0] is not None
+
     @contextmanager
-    def _connect(self) -> Iterator[sqlite3.Connection]:
+    def _connect(self) -> Iterator[Any]:
         """The manifest's connection, opened once and kept for the object's life.
 
         Raises:
             CorruptFileError: The file is not a readable SQLite database (F13); a busy
                 or locked database is not damage and is raised as it is.
+            CatalogUnavailableError: The PostgreSQL catalog cannot be reached.
         """
+        if self._settings is not None:
+            if self._con is None:
+                from lakecore import pgcatalog  # noqa: PLC0415 - optional backend
+
+                self._con = _PgConnection(pgcatalog.connect(self._settings,
+                                                            read_only=self.read_only))
+            yield self._con
+            return
         try:
             if self._con is None:
                 target = f"file:{self.path}?mode=ro" if self.read_only else str(self.path)
@@ -157,6 +231,18 @@ class Manifest:
                 "`lakehouse rebuild --manifest` re-creates it from the lineage columns of "
                 "Bronze and quarantine (which it does not change)") from None
 
+    def _columns(self, table: str) -> list[tuple[str, str]]:
+        """A table's (column, SQLite declared type) pairs; empty when it does not exist."""
+        with self._connect() as con:
+            if self._settings is not None:
+                return [(str(name), _PG_TYPES.get(str(kind), "text")) for name, kind in
+                        con.execute("select column_name, data_type from "
+                                    "information_schema.columns where table_schema = ? "
+                                    "and table_name = ? order by ordinal_position",
+                                    (PG_STATE_SCHEMA, table)).fetchall()]
+            return [(str(name), str(decl)) for _cid, name, decl, *_ in
+                    con.execute(f"pragma table_info({table})").fetchall()]
+
     def table_dump(self, table: str) -> tuple[list[tuple[str, str]], list[tuple[object, ...]]]:
         """A manifest table as it is stored: its (column, declared type) pairs and every row.
 
@@ -165,18 +251,14 @@ class Manifest:
         """
         if table not in TABLES:
             raise ValueError(f"unknown manifest table {table!r}")
-        with self._connect() as con:
-            exists = con.execute("select count(*) from sqlite_master where type = 'table' "
-                                 "and name = ?", (table,)).fetchone()[0]
-        if not exists:  # a manifest written before the table existed, opened read-only
+        columns = self._columns(table)
+        if not columns:  # a manifest written before the table existed, opened read-only
             with closing(sqlite3.connect(":memory:")) as empty:
                 empty.executescript(SCHEMA)
                 return [(str(name), str(decl)) for _cid, name, decl, *_ in
                         empty.execute(f"pragma table_info({table})").fetchall()], []
         with self._connect() as con:
-            columns = [(str(name), str(decl)) for _cid, name, decl, *_ in
-                       con.execute(f"pragma table_info({table})").fetchall()]
-            rows = con.execute(f"select * from {table}").fetchall()
+            rows = [tuple(row) for row in con.execute(f"select * from {table}").fetchall()]
         return columns, rows
 
     def close(self) -> None:
@@ -225,6 +307,35 @@ class Manifest:
                 raise
             con.execute("commit")
 
+    def move_aside(self, stamp: str) -> str:
+        """Rename the PostgreSQL manifest's tables to ``<table>_damaged_<stamp>``, empty anew.
+
+        The PostgreSQL meaning of moving a damaged manifest file aside
+        (``lakehouse rebuild --manifest``); returns the line to show.
+
+        Raises:
+            ValueError: This manifest is a SQLite file (its caller moves the file).
+        """
+        if self._settings is None:
+            raise ValueError("move_aside is for a manifest in a PostgreSQL catalog")
+        suffix = re.sub(r"\W", "", stamp).lower()
+        tables = ("batches", "rejected_files", "batch_columns", "schema_changes")
+        with self._connect() as con:
+            con.execute("begin")
+            try:
+                for table in tables:
+                    con.execute(f"alter table if exists {table} rename to "
+                                f"{table}_damaged_{suffix}")
+                con.execute(f"alter index if exists batches_entity rename to "
+                            f"batches_entity_damaged_{suffix}")
+                con.execute(_pg_schema())
+            except BaseException:
+                con.execute("rollback")
+                raise
+            con.execute("commit")
+        return (f"moved aside: the manifest tables of {PG_STATE_SCHEMA} -> "
+                f"<table>_damaged_{suffix}")
+
     def forget(self, batch_id: str) -> None:
         """Remove a committed batch (recovery only: ``ingestion.integrity.reingest``)."""
         with self._connect() as con:
@@ -259,11 +370,17 @@ class Manifest:
         """Record a committed batch's columns and its schema changes (one transaction)."""
         with self._connect() as con:
             con.execute("begin immediate")
-            con.execute("insert or replace into batch_columns values (?, ?, ?, ?)",
+            con.execute("insert into batch_columns values (?, ?, ?, ?) on conflict (batch_id) "
+                        "do update set source = excluded.source, entity = excluded.entity, "
+                        "columns = excluded.columns",
                         (record.batch_id, record.source, record.entity,
                          json.dumps(list(columns))))
             con.executemany(
-                "insert or replace into schema_changes values (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "insert into schema_changes values (?, ?, ?, ?, ?, ?, ?, ?, ?) on conflict "
+                "(batch_id, change, column_name) do update set source = excluded.source, "
+                "entity = excluded.entity, export_date = excluded.export_date, landing_file "
+                "= excluded.landing_file, detail = excluded.detail, "
+                "recorded_at = excluded.recorded_at",
                 [(record.batch_id, record.source, record.entity, record.export_date,
                   record.landing_file, c.change, c.column, c.detail, at) for c in changes])
             con.execute("commit")
@@ -282,7 +399,11 @@ class Manifest:
         """Record a rejected landing file; a later rejection of the same batch replaces it."""
         with self._connect() as con:
             con.execute(
-                "insert or replace into rejected_files values (?, ?, ?, ?, ?, ?, ?, ?)",
+                "insert into rejected_files values (?, ?, ?, ?, ?, ?, ?, ?) on conflict "
+                "(batch_id) do update set source = excluded.source, entity = excluded.entity, "
+                "export_date = excluded.export_date, landing_file = excluded.landing_file, "
+                "reason = excluded.reason, run_id = excluded.run_id, "
+                "rejected_at = excluded.rejected_at",
                 (batch_id, source, entity, export_date, landing_file, reason, run_id, at),
             )
 

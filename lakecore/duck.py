@@ -18,11 +18,18 @@ from lakecore.storage import create_secret
 EXTENSIONS = ("ducklake", "sqlite")
 #: Extensions an object-storage root needs besides (s3:// paths).
 REMOTE_EXTENSIONS = ("httpfs",)
+#: What a PostgreSQL catalog (``LAKEHOUSE_CATALOG``) adds: the ``postgres`` extra's wheel.
+CATALOG_EXTENSIONS = ("postgres",)
 
 
-def extensions_for(settings: Settings) -> tuple[str, ...]:
-    """The extensions a lakehouse needs: httpfs too when its data is in object storage."""
-    return EXTENSIONS + (REMOTE_EXTENSIONS if settings.is_remote else ())
+def extensions(settings: Settings) -> tuple[str, ...]:
+    """The extensions this lakehouse needs.
+
+    Always ducklake and sqlite; postgres with a shared catalog, httpfs when the data is in
+    object storage.
+    """
+    return (EXTENSIONS + (CATALOG_EXTENSIONS if settings.shared_catalog else ())
+            + (REMOTE_EXTENSIONS if settings.is_remote else ()))
 
 
 def connect_duckdb(settings: Settings, database: str = ":memory:") -> duckdb.DuckDBPyConnection:
@@ -52,7 +59,7 @@ def install_extensions(settings: Settings) -> Path:
                 "select extension_name from duckdb_extensions() where installed"
             ).fetchall()
         }
-        for name in extensions_for(settings):
+        for name in extensions(settings):
             if name not in installed:
                 duckdb_extensions.import_extension(name, con=con)
     finally:
@@ -63,11 +70,12 @@ def install_extensions(settings: Settings) -> Path:
 def load_extensions(con: duckdb.DuckDBPyConnection, settings: Settings) -> None:
     """Load ducklake and sqlite into ``con`` from the project's extension directory.
 
-    With an object-storage root, httpfs too, and an in-memory secret for the bucket.
+    With a PostgreSQL catalog, postgres too; with an object-storage root, httpfs, and an
+    in-memory secret for the bucket.
     """
     install_extensions(settings)
     con.execute(f"set extension_directory = {sql_literal(str(settings.extensions_dir))}")
-    for name in extensions_for(settings):
+    for name in extensions(settings):
         con.execute(f"load {name}")
     if settings.store is not None:
         create_secret(con, settings.store)

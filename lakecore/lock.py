@@ -3,6 +3,10 @@
 The lock is an advisory ``flock`` on ``_meta/pipeline.lock``. The kernel releases it when
 the holder exits for any reason (a SIGKILL included), so a crash never leaves a stale
 lock. The file's content names the holder, so a second run can say who is in the way.
+
+With a shared PostgreSQL catalog (``LAKEHOUSE_CATALOG``) the lock is a PostgreSQL advisory
+lock instead (``lakecore.pgcatalog.advisory_lock``), so runs on different machines are
+serialised by the database; the loser names the holder the same way.
 """
 
 from __future__ import annotations
@@ -40,6 +44,12 @@ def pipeline_lock(settings: Settings, command: str, wait_seconds: float = 0.0) -
     Raises:
         PipelineLockedError: Another live process holds the lock.
     """
+    if settings.catalog_url is not None:
+        from lakecore.pgcatalog import advisory_lock  # noqa: PLC0415 - optional backend
+
+        with advisory_lock(settings, command):
+            yield
+        return
     settings.meta.mkdir(parents=True, exist_ok=True)
     fd = os.open(settings.lock_path, os.O_RDWR | os.O_CREAT, 0o644)
     deadline = time.monotonic() + wait_seconds

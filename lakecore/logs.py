@@ -10,7 +10,8 @@ The progress lines the CLI prints on stdout stay as they are, and are logged too
 
 No secret is ever logged: a processor replaces the value of every environment variable
 whose name says it is a secret (``*SECRET*``, ``*PASSWORD*``, ``*TOKEN*``, ``*_KEY``, ...)
-wherever it appears in a line, and every field whose own name says so.
+wherever it appears in a line, and every field whose own name says so; so is the password
+inside ``LAKEHOUSE_CATALOG``'s URL.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from typing import Any
 import structlog
 
 from lakecore.errors import ConfigError
+from lakecore.settings import catalog_secrets
 
 #: The stdlib logger every structured line goes through (dbt's own loggers stay apart).
 LOGGER_NAME = "lakehouse"
@@ -65,6 +67,8 @@ def secret_values(environ: Mapping[str, str] | None = None) -> list[str]:
     """The values of the environment variables whose names mark them as secrets."""
     env = os.environ if environ is None else environ
     values = {v for k, v in env.items() if SECRET_NAME.search(k) and len(v) >= _MIN_SECRET}
+    # The password inside LAKEHOUSE_CATALOG's URL is a secret too (ADR 0021).
+    values |= {v for v in catalog_secrets(env) if len(v) >= _MIN_SECRET}
     return sorted(values, key=len, reverse=True)
 
 

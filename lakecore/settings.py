@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -76,6 +77,11 @@ class Settings:
             ``landing/`` unless ``LAKEHOUSE_LANDING`` says otherwise); None when the
             landing zone is a local folder. ``landing`` is then a local folder the
             simulator writes into before its files are uploaded.
+        catalog_url: The shared PostgreSQL catalog (``LAKEHOUSE_CATALOG``), or None for
+            the local SQLite files under the root.
+        dbt_threads: dbt's model threads (``LAKEHOUSE_DBT_MODEL_THREADS``, default 1).
+            SQLite catalogs need 1 (one writer); PostgreSQL takes more, but an
+            incremental build with 2 failed in a DuckLake commit (ADR 0021).
     """
 
     root: Path
@@ -87,6 +93,8 @@ class Settings:
     pause_at: str | None = None
     store: ObjectStore | None = None
     landing_store: ObjectStore | None = None
+    catalog_url: CatalogURL | None = field(default=None, repr=False)
+    dbt_threads: int = 1
 
     @classmethod
     def from_env(
@@ -117,7 +125,10 @@ class Settings:
             else root_path / "_staging" / "landing" if landing_store is not None
             else root_path / "landing"
         )
+        catalog_url = parse_catalog_url(os.environ.get(ENV_CATALOG))
         return cls(
+            catalog_url=catalog_url,
+            dbt_threads=_positive_int(ENV_DBT_MODEL_THREADS, "1"),
             root=root_path,
             landing=landing_path,
             memory_limit=_memory_limit(os.environ.get(ENV_MEMORY_LIMIT, "4GB")),
@@ -233,8 +244,26 @@ class Settings:
             options.insert(0, "read_only")
         if snapshot is not None:
             options.append(f"snapshot_version {int(snapshot)}")
-        target = sql_literal("ducklake:sqlite:" + str(self.catalog_path(layer)))
+        if self.catalog_url is not None:
+            options.append(f"metadata_schema {sql_literal(layer)}")
+        target = sql_literal(self.ducklake_target(layer))
         return f"attach {target} as {layer} ({', '.join(options)})"
+
+    def ducklake_target(self, layer: str) -> str:
+        """The DuckLake target of a layer (``ducklake:sqlite:...`` or ``ducklake:postgres:...``).
+
+        With a PostgreSQL catalog it carries the password: never show or log it.
+        """
+        return _ducklake_target(self, layer)
+
+    def metadata_schema(self, layer: str) -> str:
+        """The schema of a layer's DuckLake metadata in its catalog database."""
+        return _metadata_schema(self, layer)
+
+    @property
+    def shared_catalog(self) -> bool:
+        """True when the catalogs, manifest, publication and lock live in PostgreSQL."""
+        return self.catalog_url is not None
 
     @property
     def extensions_dir(self) -> Path:
@@ -278,6 +307,112 @@ class Settings:
             "autoinstall_known_extensions": False,
             "autoload_known_extensions": False,
         }
+
+# Shared catalog on PostgreSQL (LAKEHOUSE_CATALOG) ------------------------------------------
+# Everything about LAKEHOUSE_CATALOG lives in this block: the URL's parsing, where a layer's
+# DuckLake metadata lives, and dbt's thread count (ADR 0021).
+ENV_CATALOG = "LAKEHOUSE_CATALOG"
+#: dbt's model threads (default 1; more only with a PostgreSQL catalog, see ADR 0021).
+ENV_DBT_MODEL_THREADS = "LAKEHOUSE_DBT_MODEL_THREADS"
+#: The PostgreSQL schema of the manifest, the publication record and the lock's holder.
+PG_STATE_SCHEMA = "lakehouse"
+
+
+@dataclass(frozen=True)
+class CatalogURL:
+    """A parsed ``postgresql://user:password@host:port/database`` catalog URL.
+
+    ``str()`` and ``repr()`` never show the password.
+    """
+
+    host: str
+    port: int
+    database: str
+    user: str
+    password: str | None = field(default=None, repr=False)
+
+    def libpq(self, *, password: bool = True) -> str:
+        """The libpq connection string (with the password unless told not: never log it).
+
+        Without the password, libpq takes it from ``PGPASSWORD`` (how dbt gets it).
+        """
+        parts = {"host": self.host, "port": str(self.port), "dbname": self.database,
+                 "user": self.user}
+        if self.password and password:
+            parts["password"] = self.password
+        return " ".join(f"{key}={_libpq_value(value)}" for key, value in parts.items())
+
+    def describe(self) -> str:
+        """``database <db> on <host>:<port> as <user>``: safe to show and log."""
+        return f"database {self.database!r} on {self.host}:{self.port} as {self.user!r}"
+
+    def __str__(self) -> str:
+        """The URL with its password replaced by ``***``."""
+        secret = ":***" if self.password else ""
+        return f"postgresql://{self.user}{secret}@{self.host}:{self.port}/{self.database}"
+
+
+def _libpq_value(value: str) -> str:
+    """A libpq keyword value, quoted when it needs to be."""
+    if value and not re.search(r"[\s'\\]", value):
+        return value
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def parse_catalog_url(text: str | None) -> CatalogURL | None:
+    """Parse ``LAKEHOUSE_CATALOG``: None (or empty) keeps the local SQLite catalogs.
+
+    Raises:
+        ConfigError: Not a ``postgresql://`` URL with a database name (one line, without
+            the password).
+    """
+    from urllib.parse import unquote, urlsplit  # noqa: PLC0415 - only with a catalog URL
+
+    if text is None or not text.strip():
+        return None
+    try:
+        parts = urlsplit(text.strip())
+        port = parts.port or 5432
+    except ValueError as exc:
+        raise ConfigError(f"{ENV_CATALOG}: not a valid URL ({exc}); expected "
+                          "postgresql://user:password@host:5432/database") from None
+    shown = f"{parts.scheme}://{parts.hostname or ''}:{port}{parts.path}"
+    if parts.scheme not in ("postgresql", "postgres"):
+        raise ConfigError(f"{ENV_CATALOG}={shown}: only postgresql:// catalogs are "
+                          "supported; unset it to keep the catalogs in local SQLite files")
+    database = unquote(parts.path.lstrip("/"))
+    if not database or "/" in database:
+        raise ConfigError(f"{ENV_CATALOG}={shown}: name the database, as in "
+                          "postgresql://user@host:5432/lakehouse")
+    if parts.query:
+        raise ConfigError(f"{ENV_CATALOG}={shown}: query parameters are not supported; "
+                          "give user, password, host, port and database in the URL")
+    return CatalogURL(host=parts.hostname or "127.0.0.1", port=port, database=database,
+                      user=unquote(parts.username or "postgres"),
+                      password=unquote(parts.password) if parts.password else None)
+
+
+def catalog_secrets(environ: Mapping[str, str] | None = None) -> list[str]:
+    """Secrets inside ``LAKEHOUSE_CATALOG`` (its password), for the logs' redaction."""
+    value = (os.environ if environ is None else environ).get(ENV_CATALOG)
+    try:
+        url = parse_catalog_url(value)
+    except ConfigError:
+        return []
+    return [url.password] if url is not None and url.password else []
+
+
+def _ducklake_target(settings: Settings, layer: str) -> str:
+    """The DuckLake ``ATTACH`` target of a layer: a SQLite file or the PostgreSQL database."""
+    if settings.catalog_url is None:
+        return "ducklake:sqlite:" + str(settings.catalog_path(layer))
+    return "ducklake:postgres:" + settings.catalog_url.libpq()
+
+
+def _metadata_schema(settings: Settings, layer: str) -> str:
+    """The schema holding a layer's DuckLake metadata (``main`` of its SQLite file)."""
+    return "main" if settings.catalog_url is None else layer
+# End of the shared-catalog block ----------------------------------------------------------
 
 
 def _is_uri(value: str) -> bool:

@@ -237,7 +237,7 @@ def cmd_status(settings: Settings, args: argparse.Namespace) -> int:
     from ingestion.loader import list_orphans
     from ingestion.manifest import Manifest
 
-    manifest = Manifest(settings.manifest_path)
+    manifest = Manifest.open(settings)
     rows = manifest.entity_summary()
     print(f"lakehouse at {settings.data_root}"
           + (f" (state in {settings.root})" if settings.is_remote else ""))
@@ -347,7 +347,7 @@ def cmd_verify(settings: Settings, args: argparse.Namespace) -> int:
         from lakecore.lock import pipeline_lock
 
         with pipeline_lock(settings, "verify --remove-orphans"):
-            removed = remove_orphans(settings, Manifest(settings.manifest_path))
+            removed = remove_orphans(settings, Manifest.open(settings))
         for relative in removed:
             _say(args)(f"removed uncommitted file: {relative}")
         print(f"verify: removed {len(removed)} uncommitted file(s) of an interrupted run")

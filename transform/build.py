@@ -27,7 +27,7 @@ from ingestion.contract import ENTITIES
 from ingestion.integrity import verify
 from ingestion.manifest import Manifest
 from ingestion.schemas import write_empty_schemas
-from lakecore import ledger
+from lakecore import ledger, pgcatalog
 from lakecore import openlineage as ol
 from lakecore.duck import install_extensions
 from lakecore.errors import BuildError, LakehouseError, UserInputError, is_disk_full
@@ -303,6 +303,9 @@ def table_rows(settings: Settings) -> dict[tuple[str, str], int]:
     dbt-duckdb reports no row count for a model; DuckLake keeps one per table.
     """
     counts: dict[tuple[str, str], int] = {}
+    if settings.shared_catalog:
+        return {(layer, name): rows for layer in ("silver", "gold")
+                for name, rows in pgcatalog.table_record_counts(settings, layer).items()}
     for layer in ("silver", "gold"):
         path = settings.catalog_path(layer)
         if not path.exists():
@@ -401,9 +404,8 @@ def _refuse_empty_bronze(settings: Settings) -> None:
     Raises:
         UserInputError: Bronze is empty (the message says how to fill it).
     """
-    manifest_path = settings.manifest_path
-    as_of = (Manifest(manifest_path, read_only=True).as_of_date()
-             if manifest_path.exists() else None)
+    as_of = (Manifest.open(settings, read_only=True).as_of_date()
+             if Manifest.exists(settings) else None)
     if as_of is None:
         raise UserInputError(
             f"Bronze is empty (nothing was ingested into {settings.root}): run "

@@ -5,6 +5,13 @@ build, ``prepare_catalogs`` puts them in WAL mode and ``recover_catalogs`` moves
 one aside (F13: the build then rebuilds that layer from Bronze, never touching Bronze).
 After a successful build, ``latest_snapshots`` reads what to publish and
 ``expire_old_builds`` drops snapshots no kept publication needs.
+
+With a shared PostgreSQL catalog (``LAKEHOUSE_CATALOG``, ADR 0021) the catalogs are
+schemas ``silver`` and ``gold`` of that database: there is no journal mode to set and no
+file to check (PostgreSQL's own durability covers them), so ``prepare_catalogs`` only
+checks the server and creates the shared state, ``recover_catalogs`` has nothing to move,
+and ``move_warehouse_aside`` (``lakehouse rebuild``) renames both schemas to
+``<layer>_corrupt_<time>`` and empties the publication record.
 """
 
 from __future__ import annotations
@@ -15,7 +22,9 @@ from collections.abc import Callable
 from contextlib import closing
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
+from lakecore import pgcatalog
 from lakecore.duck import connect_duckdb, load_extensions
 from lakecore.settings import LAYERS, Settings
 from transform import warehouse
@@ -33,8 +42,12 @@ def prepare_catalogs(settings: Settings) -> None:
 
     WAL lets readers keep reading while dbt commits, and makes each DuckLake commit
     cheaper (one fsync of the log instead of the rollback journal dance). The mode is a
-    property of the file, so this runs once per catalog.
+    property of the file, so this runs once per catalog. With a PostgreSQL catalog it
+    checks the server (one line naming it when unreachable) and creates the shared state.
     """
+    if settings.shared_catalog:
+        pgcatalog.ensure_state(settings)
+        return
     for layer in LAYERS:
         path = settings.catalog_path(layer)
         with closing(sqlite3.connect(path)) as db:
@@ -72,8 +85,11 @@ def move_warehouse_aside(settings: Settings, say: Progress) -> Path:
     The first step of ``lakehouse rebuild`` (F13): whatever in the warehouse is damaged,
     the next build starts from nothing but Bronze. Bronze is never touched.
     """
-    aside = settings.warehouse / f"corrupt-{datetime.now(UTC).strftime('%Y%m%dT%H%M%SZ')}"
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    aside = settings.warehouse / f"corrupt-{stamp}"
     aside.mkdir(parents=True, exist_ok=True)
+    if settings.shared_catalog:
+        return _move_schemas_aside(settings, stamp, aside, say)
     moved = [settings.published_path]
     for layer in LAYERS:
         catalog = settings.catalog_path(layer)
@@ -89,13 +105,41 @@ def move_warehouse_aside(settings: Settings, say: Progress) -> Path:
     return aside
 
 
+def _move_schemas_aside(settings: Settings, stamp: str, aside: Path, say: Progress) -> Path:
+    """``move_warehouse_aside`` on PostgreSQL: rename the layer schemas, move the data."""
+    suffix = stamp.lower()
+    with pgcatalog.connect(settings) as con, con.transaction():
+        for layer in LAYERS:
+            schema = settings.metadata_schema(layer)
+            if _schema_exists(con, schema):
+                con.execute(f"alter schema {schema} rename to {schema}_corrupt_{suffix}")
+    warehouse.reset_publications(settings)
+    for layer in LAYERS:
+        data = settings.layer_data_path(layer)
+        if data.exists():
+            shutil.move(str(data), str(aside / data.name))
+        data.mkdir(parents=True, exist_ok=True)
+    say(f"renamed the catalog schemas to <layer>_corrupt_{suffix} in "
+        f"{settings.catalog_url}, emptied the publication record and moved the data to "
+        f"{aside}")
+    return aside
+
+
+def _schema_exists(con: Any, schema: str) -> bool:
+    return con.execute("select count(*) from pg_namespace where nspname = %s",
+                       [schema]).fetchone()[0] > 0
+
+
 def recover_catalogs(settings: Settings, say: Progress) -> bool:
     """Move a corrupt catalog (and its layer's data) aside so the build starts afresh.
 
     Returns:
         True when something was moved aside: the build must then be a full refresh.
-        Bronze is never touched.
+        Bronze is never touched. Always False with a PostgreSQL catalog (no file to
+        damage; ``lakehouse rebuild`` still starts afresh on demand).
     """
+    if settings.shared_catalog:
+        return False
     moved = False
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     for layer in LAYERS:

@@ -19,7 +19,7 @@ from typing import Any
 import duckdb
 
 from lakecore.errors import BuildError
-from lakecore.settings import ENV_AWS, Settings
+from lakecore.settings import ENV_AWS, LAYERS, Settings
 
 Progress = Callable[[str], None]
 
@@ -85,10 +85,27 @@ def profile_environment(settings: Settings) -> dict[str, str]:
 
     With an object-storage root, the ``lake_s3`` output's secret too: the key and secret
     go in ``DBT_ENV_SECRET_*`` variables, which dbt scrubs from its logs, and DuckDB keeps
-    the secret in memory only.
+    the secret in memory only. With a PostgreSQL catalog the connection strings carry no
+    password: libpq reads it from ``PGPASSWORD``, a name the logs' redaction knows.
     """
-    return {**_storage_environment(settings),
+    url = settings.catalog_url
+    if url is None:
+        catalog = {layer: f"ducklake:sqlite:{settings.catalog_path(layer)}" for layer in LAYERS}
+        shared: dict[str, str] = {"LAKEHOUSE_DBT_MANIFEST_PG": "",
+                                  "LAKEHOUSE_DBT_CATALOG_EXTENSION": "sqlite"}
+    else:
+        catalog = {layer: f"ducklake:postgres:{url.libpq(password=False)}" for layer in LAYERS}
+        shared = {"LAKEHOUSE_DBT_MANIFEST_PG": url.libpq(password=False),
+                  "LAKEHOUSE_DBT_CATALOG_EXTENSION": "postgres"}
+        if url.password:
+            shared["PGPASSWORD"] = url.password
+    return {
+        **_storage_environment(settings),
+        **shared,
         "LAKEHOUSE_DBT_TARGET": profile_target(settings),
+        "LAKEHOUSE_DBT_MODEL_THREADS": str(settings.dbt_threads),
+        "LAKEHOUSE_DBT_SILVER_SCHEMA": settings.metadata_schema("silver"),
+        "LAKEHOUSE_DBT_GOLD_SCHEMA": settings.metadata_schema("gold"),
         "LAKEHOUSE_DBT_ROOT": settings.data_root,
         "LAKEHOUSE_DBT_MANIFEST": str(settings.manifest_path),
         "LAKEHOUSE_DBT_EMPTY_SCHEMAS": str(settings.empty_schemas),
@@ -96,9 +113,9 @@ def profile_environment(settings: Settings) -> dict[str, str]:
         "LAKEHOUSE_DBT_TEMP": str(settings.duckdb_temp),
         "LAKEHOUSE_DBT_MEMORY_LIMIT": settings.memory_limit,
         "LAKEHOUSE_DBT_THREADS": str(settings.threads),
-        "LAKEHOUSE_DBT_SILVER_CATALOG": f"ducklake:sqlite:{settings.catalog_path('silver')}",
+        "LAKEHOUSE_DBT_SILVER_CATALOG": catalog["silver"],
         "LAKEHOUSE_DBT_SILVER_DATA": settings.layer_data_uri("silver"),
-        "LAKEHOUSE_DBT_GOLD_CATALOG": f"ducklake:sqlite:{settings.catalog_path('gold')}",
+        "LAKEHOUSE_DBT_GOLD_CATALOG": catalog["gold"],
         "LAKEHOUSE_DBT_GOLD_DATA": settings.layer_data_uri("gold"),
         "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
     }

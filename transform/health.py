@@ -127,11 +127,11 @@ def run_checks(settings: Settings, say: Progress | None = None, *,
 def compute(settings: Settings, *, today: date | None = None) -> HealthReport:
     """Every check against the manifest and the ledger as they are now (nothing written)."""
     checked_at = datetime.now(UTC).isoformat(timespec="seconds")
-    if not settings.manifest_path.exists():
+    if not Manifest.exists(settings):
         return HealthReport(checked_at, None, (Check(
             "freshness_as_of", "lakehouse", "fail", None, "batches",
             "nothing was ever ingested"),))
-    manifest = Manifest(settings.manifest_path, read_only=True)
+    manifest = Manifest.open(settings, read_only=True)
     try:
         batches = _rows(manifest, "batches")
         changes = _rows(manifest, "schema_changes")
@@ -348,6 +348,6 @@ def latest(settings: Settings) -> HealthReport | None:
         return None
     checks = tuple(Check(r["check_name"], r["subject"], r["status"], r["observed"],
                          r["expected"], r["detail"]) for r in rows)
-    as_of = (Manifest(settings.manifest_path, read_only=True).as_of_date()
-             if settings.manifest_path.exists() else None)
+    as_of = (Manifest.open(settings, read_only=True).as_of_date()
+             if Manifest.exists(settings) else None)
     return HealthReport(rows[0]["checked_at"], as_of, checks)

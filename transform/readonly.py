@@ -222,8 +222,8 @@ def _lock(con: duckdb.DuckDBPyConnection, spill: Path) -> None:
 def _register_bronze(con: duckdb.DuckDBPyConnection, settings: Settings,
                      sources: dict[str, ds.Dataset | pa.Table]) -> None:
     # Nothing ingested yet: the manifest's tables, empty, in memory (the root stays untouched).
-    manifest = (Manifest(settings.manifest_path, read_only=True)
-                if settings.manifest_path.exists() else Manifest(Path(":memory:")))
+    manifest = (Manifest.open(settings, read_only=True)
+                if Manifest.exists(settings) else Manifest(Path(":memory:")))
     batches = manifest.batches()
     filesystem, where = _data_files(settings)
     quarantine_schemas: list[pa.Schema] = []

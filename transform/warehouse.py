@@ -14,6 +14,11 @@ as of the build of that day (as long as DuckLake keeps that snapshot).
 
 A SQLite catalog lets any number of reader processes attach while the pipeline writes,
 which a DuckDB database file does not (one writer process, and a reader blocks it).
+
+With a shared PostgreSQL catalog (``LAKEHOUSE_CATALOG``, ADR 0021) both catalogs are
+schemas of that database and the publication record is its table
+``lakehouse.publications`` (one transaction per change instead of a rename), so readers on
+every machine see the same publication.
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ from datetime import UTC, date, datetime
 
 import duckdb
 
+from lakecore import pgcatalog
 from lakecore.duck import connect_duckdb, load_extensions
 from lakecore.errors import CorruptFileError, StorageError, UserInputError
 from lakecore.settings import LAYERS, Settings
@@ -54,6 +60,8 @@ class Publication:
 
 def read_publications(settings: Settings) -> list[Publication]:
     """Every publication, oldest first (empty before the first successful build)."""
+    if settings.shared_catalog:
+        return [Publication(*row) for row in pgcatalog.read_publications(settings)]
     path = settings.published_path
     if not path.exists():
         return []
@@ -71,12 +79,18 @@ def publish(settings: Settings, *, silver_snapshot: int, gold_snapshot: int,
     """Make the given snapshots the Silver/Gold every reader sees (atomic rename)."""
     entry = Publication(silver_snapshot, gold_snapshot, as_of_date,
                         datetime.now(UTC).isoformat(timespec="seconds"))
+    if settings.shared_catalog:
+        pgcatalog.write_publications(settings, [_row(entry)], append=True)
+        return entry
     _write_record(settings, [*read_publications(settings), entry])
     return entry
 
 
 def _write_record(settings: Settings, publications: list[Publication]) -> None:
     """Replace the publication record atomically: temporary file, fsync, rename."""
+    if settings.shared_catalog:
+        pgcatalog.write_publications(settings, [_row(p) for p in publications], append=False)
+        return
     path = settings.published_path
     tmp = path.with_suffix(".json.tmp")
     tmp.write_text(json.dumps({"current": asdict(publications[-1]),
@@ -97,7 +111,15 @@ def trim_publications(settings: Settings, keep: int) -> list[Publication]:
 
 def reset_publications(settings: Settings) -> None:
     """Forget every publication (the catalogs they point into were replaced)."""
+    if settings.shared_catalog:
+        pgcatalog.write_publications(settings, [], append=False)
+        return
     settings.published_path.unlink(missing_ok=True)
+
+
+def _row(publication: Publication) -> tuple[int, int, str | None, str]:
+    return (publication.silver_snapshot, publication.gold_snapshot, publication.as_of_date,
+            publication.built_at)
 
 
 def current_publication(settings: Settings, as_of: date | None = None) -> Publication:
@@ -144,6 +166,11 @@ def attach_readonly(con: duckdb.DuckDBPyConnection, settings: Settings, *,
         try:
             con.execute(settings.ducklake_attach(layer, snapshot=snapshot))
         except duckdb.Error as exc:
+            if settings.shared_catalog:
+                pgcatalog.check(settings)  # unreachable: one line naming the server
+                raise CorruptFileError(
+                    f"the {layer} catalog", f"{settings.catalog_url} (schema {layer})",
+                    _redact(settings, str(exc).splitlines()[0]), REBUILD_HINT) from None
             if shutil.disk_usage(settings.root).free < FULL_DISK_BYTES:
                 raise StorageError(f"opening the {layer} catalog", settings.catalog_path(layer),
                                    "the disk is full (SQLite needs a little room to read "
@@ -152,6 +179,12 @@ def attach_readonly(con: duckdb.DuckDBPyConnection, settings: Settings, *,
                 f"the {layer} catalog", settings.catalog_path(layer),
                 str(exc).splitlines()[0], REBUILD_HINT) from None
     return publication
+
+
+def _redact(settings: Settings, text: str) -> str:
+    """``text`` without the catalog's password (DuckDB errors may quote the attach string)."""
+    url = settings.catalog_url
+    return text.replace(url.password, "***") if url is not None and url.password else text
 
 
 def connect_readonly(settings: Settings, *, as_of: date | None = None,

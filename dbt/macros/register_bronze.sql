@@ -3,7 +3,8 @@
     start of every dbt invocation (on-run-start).
 
     Only batches committed in the manifest (table batches of the SQLite file that
-    Settings names; the build passes it as LAKEHOUSE_DBT_MANIFEST) are
+    Settings names; the build passes it as LAKEHOUSE_DBT_MANIFEST; or, with a PostgreSQL
+    catalog, table lakehouse.batches of the database LAKEHOUSE_DBT_MANIFEST_PG names) are
     visible: a Parquet file at a Bronze path without a manifest row is an orphan of a
     crash and is never read. An entity without any committed file reads its typed empty
     schema file instead, so a lakehouse fed only by billing still builds.
@@ -22,10 +23,20 @@
     {% if execute %}
         {% set root = env_var('LAKEHOUSE_DBT_ROOT') %}
         {% set manifest_path = env_var('LAKEHOUSE_DBT_MANIFEST') %}
+        {% set manifest_pg = env_var('LAKEHOUSE_DBT_MANIFEST_PG', '') %}
         {% do run_query('create schema if not exists memory.bronze') %}
 
-        {% set found = run_query('select count(*) from glob(' ~ sql_string(manifest_path) ~ ')') %}
-        {% if found.columns[0].values()[0] > 0 %}
+        {% if manifest_pg %}
+            {% set manifest_scan = 'postgres_scan(' ~ sql_string(manifest_pg) ~ ', '
+                ~ sql_string('lakehouse') ~ ', ' ~ sql_string('batches') ~ ')' %}
+            {% set found_count = 1 %}
+        {% else %}
+            {% set manifest_scan = 'sqlite_scan(' ~ sql_string(manifest_path) ~ ', '
+                ~ sql_string('batches') ~ ')' %}
+            {% set found = run_query('select count(*) from glob(' ~ sql_string(manifest_path) ~ ')') %}
+            {% set found_count = found.columns[0].values()[0] %}
+        {% endif %}
+        {% if found_count > 0 %}
             {% do run_query(
                 'create or replace table memory.bronze.batches as select'
                 ~ ' batch_id, source, entity, cast(export_date as date) as export_date,'
@@ -33,7 +44,7 @@
                 ~ ' cast(landed_rows as bigint) as landed_rows,'
                 ~ ' cast(quarantined_rows as bigint) as quarantined_rows,'
                 ~ ' bronze_file, ingested_at'
-                ~ ' from sqlite_scan(' ~ sql_string(manifest_path) ~ ', ' ~ sql_string('batches') ~ ')'
+                ~ ' from ' ~ manifest_scan
             ) %}
         {% else %}
             {% do run_query(
