@@ -4,18 +4,21 @@
 its landing files. ``lakehouse``: one small built lakehouse per session, read by the
 metric-layer tests (tests/analytics) and the notebook tests (tests/notebooks).
 ``kitchen_sink_lake``: the hand-made metrics fixture, ingested and built with every test
-once per session (the reference-metric and row-lineage tests read it).
+once per session (the reference-metric and row-lineage tests read it). ``pg_cluster``: a
+throwaway PostgreSQL cluster per session for the shared-catalog tests.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from lakecore.settings import Settings
 from tests.helpers.landing import WriteLanding
+from tests.helpers.postgres import Cluster, start_cluster
 
 #: Reuse an already built lakehouse root instead of building one (local iteration only;
 #: CI always builds afresh).
@@ -75,3 +78,13 @@ def kitchen_sink_lake(tmp_path_factory: pytest.TempPathFactory) -> Settings:
     shutil.copytree(KITCHEN_SINK, settings.landing)
     run(settings, tests=True)
     return settings
+
+
+@pytest.fixture(scope="session")
+def pg_cluster() -> Iterator[Cluster]:
+    """A throwaway PostgreSQL cluster for the session (shared catalogs), stopped by PID."""
+    cluster = start_cluster()
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
