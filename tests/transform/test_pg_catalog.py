@@ -15,7 +15,6 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +27,7 @@ from lakecore.errors import ConfigError, PipelineLockedError
 from lakecore.settings import Settings, parse_catalog_url
 from tests.helpers import KITCHEN_SINK
 from tests.helpers.lakehouse import GOLD_TABLES, read_gold
-from tests.helpers.postgres import PASSWORD, PASSWORD_ROLE, Cluster, free_port, start_cluster
+from tests.helpers.postgres import PASSWORD, PASSWORD_ROLE, Cluster, free_port
 
 #: One worker runs this module under `pytest -n 2 --dist loadgroup`: one cluster.
 pytestmark = pytest.mark.xdist_group("postgres")
@@ -36,16 +35,6 @@ pytestmark = pytest.mark.xdist_group("postgres")
 LAKEHOUSE = str(Path(sys.executable).parent / "lakehouse")
 #: The kitchen sink's last export day: landed only for the second build.
 LAST_DAY = "2025-03-17"
-
-
-@pytest.fixture(scope="session")
-def pg_cluster() -> Iterator[Cluster]:
-    """One PostgreSQL cluster for the session, stopped by PID at the end."""
-    cluster = start_cluster()
-    try:
-        yield cluster
-    finally:
-        cluster.stop()
 
 
 @pytest.fixture
