@@ -14,6 +14,7 @@ import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import duckdb
@@ -75,9 +76,16 @@ class DbtOutcome:
     nodes: list[NodeResult] = field(default_factory=list)
 
 
-def profile_environment(settings: Settings) -> dict[str, str]:
-    """The variables ``dbt/profiles.yml`` and ``dbt/macros`` read, all from ``Settings``."""
+def profile_environment(settings: Settings, *, bronze_batches: Path | None = None
+                        ) -> dict[str, str]:
+    """The variables ``dbt/profiles.yml`` and ``dbt/macros`` read, all from ``Settings``.
+
+    ``bronze_batches``: the committed batches as JSON lines, for the Spark engine's
+    Bronze views (``transform.spark_build``); DuckDB reads the manifest itself.
+    """
+    extra = {"LAKEHOUSE_DBT_BRONZE_BATCHES": str(bronze_batches)} if bronze_batches else {}
     return {
+        **extra,
         "LAKEHOUSE_DBT_ROOT": str(settings.root),
         "LAKEHOUSE_DBT_MANIFEST": str(settings.manifest_path),
         "LAKEHOUSE_DBT_EMPTY_SCHEMAS": str(settings.empty_schemas),
@@ -94,9 +102,10 @@ def profile_environment(settings: Settings) -> dict[str, str]:
 
 
 @contextmanager
-def dbt_environment(settings: Settings) -> Iterator[None]:
+def dbt_environment(settings: Settings, *, bronze_batches: Path | None = None
+                    ) -> Iterator[None]:
     """Set the environment the profile reads (``profile_environment``), restore it after."""
-    values = profile_environment(settings)
+    values = profile_environment(settings, bronze_batches=bronze_batches)
     saved = {key: os.environ.get(key) for key in values}
     os.environ.update(values)
     try:

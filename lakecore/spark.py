@@ -1,0 +1,91 @@
+"""The one local Spark session of a process, configured from ``Settings`` (ADR 0022).
+
+Spark is an optional engine (``uv sync --extra spark``): nothing here imports pyspark
+until a session is asked for, and a missing extra or a missing Java is a one-line
+``EngineUnavailableError``, never a traceback. The session runs in local mode with its
+warehouse, embedded Derby metastore and scratch space under the data root, and with the
+SQL semantics the dbt project relies on (``SQL_CONF``): UTC session time zone, exact
+decimal arithmetic and Bronze read across files of different columns.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+import shutil
+from typing import TYPE_CHECKING, Any
+
+from lakecore.errors import EngineUnavailableError
+
+if TYPE_CHECKING:
+    from lakecore.settings import Settings
+
+#: How to get the engine when it is missing.
+INSTALL_HINT = "install the spark extra: uv sync --extra spark"
+
+#: SQL semantics every Spark that builds or reads the lakehouse needs: these are also
+#: the profile's server_side_parameters (dbt/profiles.yml), for a Thrift server or a
+#: Databricks cluster. dbt-spark itself forces spark.sql.ansi.enabled = false.
+SQL_CONF = {
+    # Instants are shown and truncated in UTC, as DuckDB's TimeZone = UTC.
+    "spark.sql.session.timeZone": "UTC",
+    # Decimal products keep their full scale (DuckDB's exact DECIMAL arithmetic): with
+    # the default (true) Spark cuts a product's scale to 6 digits to fit 38.
+    "spark.sql.decimalOperations.allowPrecisionLoss": "false",
+    # Bronze files of one entity may carry different columns (schema evolution, F14):
+    # read the union of their columns, as DuckDB's union_by_name.
+    "spark.sql.parquet.mergeSchema": "true",
+}
+
+
+def spark_available() -> str | None:
+    """Why a Spark session cannot start here (the one-line reason), or None when it can."""
+    if importlib.util.find_spec("pyspark") is None:
+        return f"Spark is not installed; {INSTALL_HINT}"
+    if shutil.which("java") is None:
+        return "Spark needs Java (17 or newer) on PATH; install a JDK, e.g. openjdk-17-jre"
+    return None
+
+
+def session_conf(settings: Settings) -> dict[str, str]:
+    """Every setting of the local session: ``SQL_CONF`` and the locations under the root."""
+    metastore = settings.spark_metastore
+    return {
+        "spark.master": f"local[{settings.threads}]",
+        "spark.app.name": "lakehouse",
+        "spark.ui.enabled": "false",
+        "spark.ui.showConsoleProgress": "false",
+        "spark.sql.catalogImplementation": "hive",
+        "spark.sql.warehouse.dir": str(settings.spark_warehouse),
+        "spark.hadoop.javax.jdo.option.ConnectionURL":
+            f"jdbc:derby:;databaseName={metastore};create=true",
+        "spark.driver.extraJavaOptions": f"-Dderby.system.home={settings.spark}",
+        "spark.local.dir": str(settings.spark_local_dir),
+        "spark.driver.memory": f"{settings.memory_limit_mib}m",
+        "spark.sql.shuffle.partitions": str(max(2, settings.threads * 2)),
+        **SQL_CONF,
+    }
+
+
+def spark_session(settings: Settings) -> Any:
+    """The process's Spark session for this lakehouse, started on first use (~10 s).
+
+    Raises:
+        EngineUnavailableError: pyspark is not installed or Java is missing.
+    """
+    reason = spark_available()
+    if reason is not None:
+        raise EngineUnavailableError(reason)
+    from pyspark.sql import SparkSession  # noqa: PLC0415 - optional extra, ~1 s import
+
+    for path in (settings.spark, settings.spark_warehouse, settings.spark_local_dir):
+        path.mkdir(parents=True, exist_ok=True)
+    builder = SparkSession.builder.enableHiveSupport()
+    for key, value in session_conf(settings).items():
+        builder = builder.config(key, value)
+    session = builder.getOrCreate()
+    session.sparkContext.setLogLevel("ERROR")
+    # pyspark logs every failed statement with its JVM stack trace; the caller reports
+    # the error itself, in one line.
+    logging.getLogger("SQLQueryContextLogger").disabled = True
+    return session
