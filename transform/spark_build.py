@@ -19,19 +19,22 @@ from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field
 from importlib import metadata
 from pathlib import Path
+from typing import Any
 
 from ingestion.manifest import Manifest
 from ingestion.schemas import write_empty_schemas
 from lakecore import ledger
+from lakecore.errors import BuildError, EngineUnavailableError
 from lakecore.lock import pipeline_lock
 from lakecore.settings import DBT_PROJECT_DIR, Settings
-from lakecore.spark import spark_session
+from lakecore.spark import spark_available, spark_session
 from transform.build import (
     _refuse_damaged_bronze,
     _refuse_empty_bronze,
     project_fingerprint,
 )
 from transform.dbt_runner import Failure, Progress, collect, dbt_environment, invoke
+from transform.warehouse import WarehouseNotBuiltError
 
 #: The dbt target of the Spark engine (dbt/profiles.yml).
 TARGET = "spark"
@@ -109,10 +112,10 @@ def _record_unit_tests_passed(settings: Settings, fingerprint: str) -> None:
 
 
 def dbt_args(settings: Settings, *, tests: bool, unit_tests: bool,
-             select: str | None = None) -> list[str]:
-    """The dbt command line of a Spark build."""
+             select: str | None = None, models: bool = True) -> list[str]:
+    """The dbt command line of a Spark build (``build``), or of its tests only (``test``)."""
     work = settings.spark_build_dir
-    args = ["build", "--project-dir", str(DBT_PROJECT_DIR),
+    args = ["build" if models else "test", "--project-dir", str(DBT_PROJECT_DIR),
             "--profiles-dir", str(DBT_PROJECT_DIR), "--target", TARGET,
             "--target-path", str(work / "dbt_target"),
             "--log-path", str(work / "dbt_logs"),
@@ -127,7 +130,8 @@ def dbt_args(settings: Settings, *, tests: bool, unit_tests: bool,
 
 
 def build_spark(settings: Settings, *, progress: Progress | None = None, tests: bool = True,
-                select: str | None = None, take_lock: bool = True) -> SparkBuildResult:
+                select: str | None = None, take_lock: bool = True, models: bool = True,
+                ) -> SparkBuildResult:
     """Build Silver and Gold on Spark from the committed Bronze.
 
     Args:
@@ -136,6 +140,7 @@ def build_spark(settings: Settings, *, progress: Progress | None = None, tests: 
         tests: False to build the models only (no data or unit tests).
         select: A dbt selection; everything when None.
         take_lock: False when the caller already holds the pipeline lock.
+        models: False to run only the tests against the tables already built.
 
     Returns:
         Counts and timing.
@@ -145,8 +150,9 @@ def build_spark(settings: Settings, *, progress: Progress | None = None, tests: 
         UserInputError: Bronze is empty.
         BuildError: A model failed or a test found bad rows (the message lists them).
     """
-    from lakecore.errors import BuildError  # noqa: PLC0415 - keeps the import list short
-
+    reason = spark_available()
+    if reason is not None:  # before anything else: the one thing the user must fix
+        raise EngineUnavailableError(reason)
     say = ledger.progress_logger(progress or (lambda _line: None))
     lock = pipeline_lock(settings, "build-spark") if take_lock else nullcontext()
     with lock:
@@ -160,6 +166,8 @@ def build_spark(settings: Settings, *, progress: Progress | None = None, tests: 
         say(f"spark: {count} committed batches from the manifest")
         spark_session(settings)
         say(f"spark: session ready ({time.perf_counter() - started:.1f} s)")
+        if not (tests or models):
+            raise ValueError("nothing to do: both models and tests are off")
         fingerprint = spark_fingerprint() if tests and select is None else None
         unit_tests_current = (fingerprint is not None
                               and _unit_tests_passed_for(settings) == fingerprint)
@@ -167,7 +175,7 @@ def build_spark(settings: Settings, *, progress: Progress | None = None, tests: 
             say("unit tests skipped: the dbt project is unchanged since they last passed "
                 "on Spark")
         args = dbt_args(settings, tests=tests, unit_tests=not unit_tests_current,
-                        select=select)
+                        select=select, models=models)
         with dbt_environment(settings, bronze_batches=batches):
             counted = collect(invoke(args, say))
         result = SparkBuildResult(models=counted.models, tests=counted.tests,
@@ -180,3 +188,20 @@ def build_spark(settings: Settings, *, progress: Progress | None = None, tests: 
             _record_unit_tests_passed(settings, fingerprint)
         say(result.summary())
         return result
+
+
+def spark_gold_session(settings: Settings) -> Any:
+    """The Spark session with the Spark-built ``silver`` and ``gold`` schemas in its catalog.
+
+    Raises:
+        EngineUnavailableError: The spark extra or Java is missing.
+        WarehouseNotBuiltError: Gold was never built on Spark for this lakehouse.
+    """
+    if not settings.spark_metastore.exists():
+        raise WarehouseNotBuiltError(
+            "Gold has not been built on Spark yet: run `lakehouse build --engine spark`")
+    session = spark_session(settings)
+    if not session.catalog.databaseExists("gold"):
+        raise WarehouseNotBuiltError(
+            "Gold has not been built on Spark yet: run `lakehouse build --engine spark`")
+    return session
