@@ -155,7 +155,7 @@ def build_spark(settings: Settings, *, progress: Progress | None = None, tests: 
         raise EngineUnavailableError(reason)
     say = ledger.progress_logger(progress or (lambda _line: None))
     lock = pipeline_lock(settings, "build-spark") if take_lock else nullcontext()
-    with lock:
+    with lock, ledger.run(settings, "build_spark"):
         _refuse_empty_bronze(settings)
         _refuse_damaged_bronze(settings, say)
         started = time.perf_counter()
