@@ -15,7 +15,7 @@ Peak memory is the whole process tree's resident set (the Python process and Spa
 sampled every 0.2 s from /proc), since the JVM is a child the CLI does not wait for.
 Prints one line per engine and writes JSON under ``benchmarks/results/``.
 
-Usage: ``python benchmarks/bench_spark.py --scale 1 [--workdir DIR] [--keep]``
+Usage: ``python benchmarks/bench_spark.py --scale 1 [--workdir DIR] [--keep] [--reuse]``
 """
 
 from __future__ import annotations
@@ -87,12 +87,23 @@ def run_tree(args: list[str], env: dict[str, str]) -> tuple[float, float, str]:
     return round(time.perf_counter() - started, 2), round(peak), out
 
 
-def bench(scale: float, workdir: Path) -> dict[str, object]:
+def _json_rows(args: list[str], env: dict[str, str]) -> list[dict[str, str]]:
+    """The JSON rows a ``lakehouse sql --format json`` prints (stdout only: no JVM lines)."""
+    done = subprocess.run(args, cwd=PROJECT, env=env, capture_output=True, text=True,
+                          check=False)
+    if done.returncode != 0:
+        raise SystemExit(f"{' '.join(args)} failed: {done.stderr[-2000:]}")
+    rows: list[dict[str, str]] = json.loads(done.stdout)
+    return rows
+
+
+def bench(scale: float, workdir: Path, *, reuse: bool = False) -> dict[str, object]:
     root = workdir / f"scale-{scale:g}"
-    shutil.rmtree(root, ignore_errors=True)
     env = lakehouse_env(root)
-    run_phase([*CLI, "simulate", "--scale", str(scale)], env)
-    run_phase([*CLI, "ingest"], env)
+    if not (reuse and (root / "_meta" / "manifest.sqlite").exists()):
+        shutil.rmtree(root, ignore_errors=True)
+        run_phase([*CLI, "simulate", "--scale", str(scale)], env)
+        run_phase([*CLI, "ingest"], env)
 
     run_phase([*CLI, "build", "--models-only"], env)
     duck_s, duck_mb, _ = run_tree([*CLI, "build", "--full-refresh", "--models-only"], env)
@@ -103,9 +114,8 @@ def bench(scale: float, workdir: Path) -> dict[str, object]:
 
     query = ("select cast(mrr_usd as string) as mrr from gold.saas_kpis_monthly "
              "order by month_start desc limit 1")
-    duck_mrr = json.loads(run_phase([*CLI, "sql", "--format", "json", query], env).output)
-    spark_mrr = json.loads(run_phase(
-        [*CLI, "sql", "--engine", "spark", "--format", "json", query], env).output)
+    duck_mrr = _json_rows([*CLI, "sql", "--format", "json", query], env)
+    spark_mrr = _json_rows([*CLI, "sql", "--engine", "spark", "--format", "json", query], env)
     if duck_mrr != spark_mrr:
         raise SystemExit(f"Gold differs: duckdb {duck_mrr} spark {spark_mrr}")
     return {"scale": scale, "duckdb_build_s": duck_s, "duckdb_peak_mb": duck_mb,
@@ -120,9 +130,11 @@ def main() -> None:
     parser.add_argument("--workdir", type=Path,
                         default=Path(tempfile.gettempdir()) / "lakehouse-bench" / "spark")
     parser.add_argument("--keep", action="store_true", help="keep the lakehouses")
+    parser.add_argument("--reuse", action="store_true",
+                        help="reuse an ingested lakehouse left in --workdir by --keep")
     args = parser.parse_args()
     for scale in args.scale:
-        result = bench(scale, args.workdir)
+        result = bench(scale, args.workdir, reuse=args.reuse)
         print(f"scale {scale:g}: duckdb {result['duckdb_build_s']} s "
               f"{result['duckdb_peak_mb']} MB | spark (local) {result['spark_build_s']} s "
               f"{result['spark_peak_mb']} MB, session start {result['spark_session_start_s']} s"

@@ -13,6 +13,7 @@ from __future__ import annotations
 import importlib.util
 import logging
 import shutil
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from lakecore.errors import EngineUnavailableError
@@ -59,12 +60,33 @@ def session_conf(settings: Settings) -> dict[str, str]:
         "spark.sql.warehouse.dir": str(settings.spark_warehouse),
         "spark.hadoop.javax.jdo.option.ConnectionURL":
             f"jdbc:derby:;databaseName={metastore};create=true",
-        "spark.driver.extraJavaOptions": f"-Dderby.system.home={settings.spark}",
+        "spark.driver.extraJavaOptions": (f"-Dderby.system.home={settings.spark} "
+                                          f"-Dlog4j2.configurationFile=file:{_log_config(settings)}"),
         "spark.local.dir": str(settings.spark_local_dir),
         "spark.driver.memory": f"{settings.memory_limit_mib}m",
         "spark.sql.shuffle.partitions": str(max(2, settings.threads * 2)),
         **SQL_CONF,
     }
+
+
+#: Spark's own log: errors only, on stderr (its default prints a WARN line per start).
+_LOG4J2 = """rootLogger.level = error
+rootLogger.appenderRef.console.ref = console
+appender.console.type = Console
+appender.console.name = console
+appender.console.target = SYSTEM_ERR
+appender.console.layout.type = PatternLayout
+appender.console.layout.pattern = %d{yy/MM/dd HH:mm:ss} %p %c{1}: %m%n%ex
+"""
+
+
+def _log_config(settings: Settings) -> Path:
+    """The log4j2 configuration of the session's JVM (written once under ``spark/``)."""
+    path = settings.spark / "log4j2.properties"
+    if not path.exists() or path.read_text() != _LOG4J2:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(_LOG4J2)
+    return path
 
 
 def spark_session(settings: Settings) -> Any:
