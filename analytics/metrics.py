@@ -58,6 +58,7 @@ import pyarrow.compute as pc
 from analytics.filters import DIMENSIONS, MetricFilterError, MetricFilters, month_of
 from lakecore.settings import Settings
 from transform.readonly import Surface, shared_readonly, shared_surface
+from transform.spark_build import spark_gold_session
 
 #: Movements of ``fct_account_mrr_monthly`` in bridge order.
 MOVEMENTS = ("new", "expansion", "reactivation", "contraction", "churn")
@@ -80,6 +81,22 @@ def open_metrics(settings: Settings) -> Iterator[ibis.BaseBackend]:
     """
     with shared_readonly(settings) as con:
         yield ibis.duckdb.from_connection(con)
+
+
+@contextmanager
+def open_spark_metrics(settings: Settings) -> Iterator[ibis.BaseBackend]:
+    """An Ibis backend over the Spark-built Silver/Gold (``lakehouse build --engine spark``).
+
+    Ibis's pyspark backend on the process's local Spark session (``lakecore.spark``): the
+    metric functions of this module run on it unchanged and give the same numbers as on
+    DuckDB (ADR 0022).
+
+    Raises:
+        lakecore.errors.EngineUnavailableError: The spark extra or Java is missing.
+        transform.warehouse.WarehouseNotBuiltError: Nothing was built on Spark yet.
+    """
+    session = spark_gold_session(settings)
+    yield ibis.pyspark.connect(session)
 
 
 def gold_table(backend: ibis.BaseBackend, name: str) -> ir.Table:

@@ -96,6 +96,10 @@ class CorruptFileError(LakehouseError):
         self.path = str(path)
 
 
+class EngineUnavailableError(UserInputError):
+    """An optional engine was asked for but cannot start here (extra or Java missing)."""
+
+
 class QueryError(UserInputError):
     """An ad-hoc query failed (syntax, unknown table, or an attempt to write)."""
 

@@ -284,6 +284,40 @@ class Settings:
         """The typed empty Bronze schema file of one entity."""
         return self.empty_schemas / source / f"{entity}.parquet"
 
+    # The Spark engine (``lakehouse build --engine spark``, ADR 0022) ------------------
+    @property
+    def spark(self) -> Path:
+        """Everything the Spark engine keeps: its warehouse, metastore and scratch space."""
+        return self.root / "spark"
+
+    @property
+    def spark_warehouse(self) -> Path:
+        """Spark's warehouse: Silver and Gold as Parquet tables (``silver.*``, ``gold.*``)."""
+        return self.spark / "warehouse"
+
+    @property
+    def spark_metastore(self) -> Path:
+        """The embedded (Derby) metastore naming the Spark warehouse's tables."""
+        return self.spark / "metastore_db"
+
+    @property
+    def spark_local_dir(self) -> Path:
+        """Spark's shuffle and spill files (``spark.local.dir``)."""
+        return self.root / "_staging" / "spark_local"
+
+    @property
+    def memory_limit_mib(self) -> int:
+        """``memory_limit`` in whole MiB (Spark's driver memory, e.g. ``4096m``)."""
+        match = _MEMORY.match(self.memory_limit)
+        if match is None:  # from_env checked it; a hand-made Settings may not have been
+            raise ConfigError(f"memory limit {self.memory_limit!r}: expected e.g. 4GB")
+        return int(float(match.group(1)) * _UNIT_BYTES[match.group(2).lower()] // 2**20)
+
+    @property
+    def spark_build_dir(self) -> Path:
+        """A Spark build's working folder: dbt's target and logs, the Bronze file list."""
+        return self.spark / "build"
+
     def bronze_dir(self, source: str, entity: str, export_date: str) -> Path:
         """The Bronze partition folder of one entity and export date."""
         return self.bronze / source / entity / f"ingestion_date={export_date}"

@@ -53,6 +53,10 @@ class _Parser(argparse.ArgumentParser):
 
 
 # One flat block of statements per subcommand reads better than a helper per subcommand.
+#: The engines ``build`` and ``sql`` run on (ADR 0022: Spark is the optional extra).
+ENGINES = ("duckdb", "spark")
+
+
 def build_parser() -> argparse.ArgumentParser:  # noqa: PLR0915
     """The parser of ``lakehouse`` and its subcommands; usage errors raise UserInputError."""
     parser = _Parser(prog="lakehouse", description=__doc__.splitlines()[0] if __doc__ else "")
@@ -92,6 +96,9 @@ def build_parser() -> argparse.ArgumentParser:  # noqa: PLR0915
     bld.add_argument("--models-only", action="store_true", help="skip data and unit tests")
     bld.add_argument("--tests-only", action="store_true",
                      help="run the data and unit tests only")
+    bld.add_argument("--engine", choices=ENGINES, default="duckdb",
+                     help="duckdb (default) or spark: the same models on Apache Spark, "
+                          "into a Spark warehouse under the data root (spark extra)")
 
     run = sub.add_parser("run", help="ingest new files, then build Silver and Gold")
     run.add_argument("--full-refresh", action="store_true",
@@ -151,6 +158,9 @@ def build_parser() -> argparse.ArgumentParser:  # noqa: PLR0915
     sql.add_argument("query", help='e.g. "select count(*) from bronze.events"')
     sql.add_argument("--format", choices=("table", "csv", "json"), default="table")
     sql.add_argument("--max-rows", type=int, default=50, help="rows shown by --format table")
+    sql.add_argument("--engine", choices=ENGINES, default="duckdb",
+                     help="duckdb (default) or spark: one read query over the Spark-built "
+                          "silver.* and gold.*")
     return parser
 
 
@@ -315,7 +325,12 @@ def cmd_sql(settings: Settings, args: argparse.Namespace) -> int:
     """``lakehouse sql``: run one read-only query and print its result."""
     from analytics.query import format_table, run_query
 
-    result = run_query(settings, args.query)
+    if args.engine == "spark":
+        from analytics.spark_query import run_spark_query
+
+        result = run_spark_query(settings, args.query)
+    else:
+        result = run_query(settings, args.query)
     print(format_table(result, args.format, max_rows=args.max_rows))
     return 0
 
@@ -372,6 +387,15 @@ def cmd_build(settings: Settings, args: argparse.Namespace) -> int:
 
     if args.models_only and args.tests_only:
         raise UserInputError("--models-only and --tests-only exclude each other")
+    if args.engine == "spark":
+        from transform.spark_build import build_spark
+
+        # Spark rebuilds every model each time (ADR 0022): --full-refresh changes nothing.
+        spark_result = build_spark(settings, select=args.select, tests=not args.models_only,
+                                   models=not args.tests_only, progress=_say(args))
+        if args.quiet:
+            print(spark_result.summary())
+        return 0
     result = build(settings, select=args.select, full_refresh=args.full_refresh,
                    tests=not args.models_only, models=not args.tests_only,
                    progress=_say(args))

@@ -14,6 +14,7 @@ import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import duckdb
@@ -80,8 +81,12 @@ def profile_target(settings: Settings) -> str:
     return "lake_s3" if settings.is_remote else "lake"
 
 
-def profile_environment(settings: Settings) -> dict[str, str]:
+def profile_environment(settings: Settings, *, bronze_batches: Path | None = None
+                        ) -> dict[str, str]:
     """The variables ``dbt/profiles.yml`` and ``dbt/macros`` read, all from ``Settings``.
+
+    ``bronze_batches``: the committed batches as JSON lines, for the Spark engine's
+    Bronze views (``transform.spark_build``); DuckDB reads the manifest itself.
 
     With an object-storage root, the ``lake_s3`` output's secret too: the key and secret
     go in ``DBT_ENV_SECRET_*`` variables, which dbt scrubs from its logs, and DuckDB keeps
@@ -99,7 +104,9 @@ def profile_environment(settings: Settings) -> dict[str, str]:
                   "LAKEHOUSE_DBT_CATALOG_EXTENSION": "postgres"}
         if url.password:
             shared["PGPASSWORD"] = url.password
+    extra = {"LAKEHOUSE_DBT_BRONZE_BATCHES": str(bronze_batches)} if bronze_batches else {}
     return {
+        **extra,
         **_storage_environment(settings),
         **shared,
         "LAKEHOUSE_DBT_TARGET": profile_target(settings),
@@ -148,9 +155,10 @@ def _storage_environment(settings: Settings) -> dict[str, str]:
 
 
 @contextmanager
-def dbt_environment(settings: Settings) -> Iterator[None]:
+def dbt_environment(settings: Settings, *, bronze_batches: Path | None = None
+                    ) -> Iterator[None]:
     """Set the environment the profile reads (``profile_environment``), restore it after."""
-    values = profile_environment(settings)
+    values = profile_environment(settings, bronze_batches=bronze_batches)
     saved = {key: os.environ.get(key) for key in values}
     os.environ.update(values)
     try:

@@ -1,6 +1,9 @@
 {#-
-    Registers Bronze as views in the in-memory database (memory.bronze), run at the
-    start of every dbt invocation (on-run-start).
+    Registers Bronze as views, run at the start of every dbt invocation (on-run-start);
+    one implementation per engine (adapter.dispatch): DuckDB's in-memory database
+    (memory.bronze) here, Spark's global temporary views in spark__register_bronze.
+
+    DuckDB:
 
     Only batches committed in the manifest (table batches of the SQLite file that
     Settings names; the build passes it as LAKEHOUSE_DBT_MANIFEST; or, with a PostgreSQL
@@ -20,6 +23,11 @@
 
 
 {% macro register_bronze() %}
+    {{ return(adapter.dispatch('register_bronze', 'saaslake')()) }}
+{% endmacro %}
+
+
+{% macro duckdb__register_bronze() %}
     {% if execute %}
         {% set root = env_var('LAKEHOUSE_DBT_ROOT') %}
         {% set manifest_path = env_var('LAKEHOUSE_DBT_MANIFEST') %}
@@ -57,13 +65,7 @@
 
         {#- Every Bronze entity is a dbt source table in schema bronze (the sources' YAML
             lists them once, from the landing contract); the manifest's batches view is not. -#}
-        {% set entities = [] %}
-        {% for node in graph.sources.values() | sort(attribute='identifier') %}
-            {% if node.schema == 'bronze' and node.identifier != 'batches' %}
-                {% do entities.append((node.source_name, node.name)) %}
-            {% endif %}
-        {% endfor %}
-        {% for source_name, entity_name in entities %}
+        {% for source_name, entity_name in bronze_entities('bronze') %}
             {% set qualified = source_name ~ '__' ~ entity_name %}
             {% set files = run_query(
                 'select bronze_file from memory.bronze.batches'
@@ -90,6 +92,75 @@
         {% endfor %}
     {% endif %}
     select 1
+{% endmacro %}
+
+
+{#-
+    Spark: the same views as global temporary views (global_temp.<src>__<e>, the sources'
+    schema on Spark), so they live as long as the session, across dbt's statements.
+    Spark cannot read the manifest (SQLite): the build writes its committed batches as
+    JSON lines (LAKEHOUSE_DBT_BRONZE_BATCHES, from ingestion.manifest's Python API, so
+    wherever the manifest lives) and this macro reads that file. An entity's view scans
+    its Bronze folder (hive partition ingestion_date, columns merged across files by
+    spark.sql.parquet.mergeSchema) and keeps only rows of committed files
+    (_metadata.file_path): an orphan of a crash is never read.
+-#}
+{% macro spark__register_bronze() %}
+    {% if execute %}
+        {% set root = env_var('LAKEHOUSE_DBT_ROOT') %}
+        {% set url_root = ('file:' ~ root) if root.startswith('/') else root %}
+        {% do run_query(
+            'create or replace temporary view lakehouse_bronze_batches_file ('
+            ~ ' batch_id string, source string, entity string, export_date date,'
+            ~ ' landing_file string, input_rows bigint, landed_rows bigint,'
+            ~ ' quarantined_rows bigint, bronze_file string, ingested_at string)'
+            ~ ' using json options (path ' ~ sql_string(env_var('LAKEHOUSE_DBT_BRONZE_BATCHES'))
+            ~ ')'
+        ) %}
+        {% do run_query(
+            'create or replace global temporary view batches as'
+            ~ ' select * from lakehouse_bronze_batches_file'
+        ) %}
+        {% for source_name, entity_name in bronze_entities('global_temp') %}
+            {% set files = run_query(
+                'select bronze_file from global_temp.batches'
+                ~ ' where source = ' ~ sql_string(source_name)
+                ~ ' and entity = ' ~ sql_string(entity_name)
+                ~ ' and bronze_file is not null order by bronze_file'
+            ).columns[0].values() %}
+            {% if files | length > 0 %}
+                {% set paths = [] %}
+                {% for f in files %}
+                    {% do paths.append(sql_string(url_root ~ '/' ~ f)) %}
+                {% endfor %}
+                {% set relation_sql =
+                    'select * from parquet.`' ~ root ~ '/bronze/' ~ source_name ~ '/'
+                    ~ entity_name ~ '` where _metadata.file_path in ('
+                    ~ paths | join(', ') ~ ')' %}
+            {% else %}
+                {% set relation_sql =
+                    'select *, cast(null as date) as ingestion_date from parquet.`'
+                    ~ bronze_schema_file(source_name, entity_name) ~ '`' %}
+            {% endif %}
+            {% do run_query('create or replace global temporary view '
+                ~ source_name ~ '__' ~ entity_name ~ ' as ' ~ relation_sql) %}
+        {% endfor %}
+    {% endif %}
+    select 1
+{% endmacro %}
+
+
+{#- Every Bronze entity (source name, table name): the dbt source tables of the given
+    schema (the sources' YAML lists them once, from the landing contract), except the
+    manifest's batches. -#}
+{% macro bronze_entities(schema) %}
+    {% set entities = [] %}
+    {% for node in graph.sources.values() | sort(attribute='identifier') %}
+        {% if node.schema == schema and node.identifier != 'batches' %}
+            {% do entities.append((node.source_name, node.name)) %}
+        {% endif %}
+    {% endfor %}
+    {{ return(entities) }}
 {% endmacro %}
 
 

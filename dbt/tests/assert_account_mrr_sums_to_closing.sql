@@ -13,7 +13,7 @@ movements as (
 summed as (
     select
         month_start,
-        sum(mrr_usd) as account_mrr_usd,
+        sum(mrr_usd) as account_mrr_usd
     from account_mrr
     group by all
 )
@@ -21,7 +21,7 @@ summed as (
 select
     coalesce(movements.month_start, summed.month_start) as month_start,
     movements.closing_mrr_usd,
-    summed.account_mrr_usd,
+    summed.account_mrr_usd
 from movements
 full outer join summed
     on movements.month_start = summed.month_start

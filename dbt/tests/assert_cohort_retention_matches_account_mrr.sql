@@ -11,7 +11,7 @@ checked as (
         *,
         first(cohort_customers) over (
             partition by cohort_month order by months_since_start
-        ) as customers_at_start,
+        ) as customers_at_start
     from cohorts
 )
 

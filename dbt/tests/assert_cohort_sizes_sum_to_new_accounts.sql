@@ -23,7 +23,7 @@ new_total as (
 
 select
     cohort_total.customers as cohort_customers,
-    new_total.customers as new_customers,
+    new_total.customers as new_customers
 from cohort_total
 cross join new_total
 where cohort_total.customers != new_total.customers

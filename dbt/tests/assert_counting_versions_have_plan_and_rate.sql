@@ -17,8 +17,10 @@ final as (
         terms_date,
         case
             when not has_known_plan then 'unknown plan_id'
-            else 'no ' || currency || ' rate on or before ' || cast(terms_date as varchar)
-        end as problem,
+            else
+                'no ' || currency || ' rate on or before '
+                || cast(terms_date as {{ string_type() }})
+        end as problem
     from subscription_mrr
     where not has_known_plan or usd_per_unit is null
 )

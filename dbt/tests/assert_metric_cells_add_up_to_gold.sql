@@ -15,7 +15,7 @@ mrr_cells as (
         sum(churned_mrr_usd) as churned_mrr_usd,
         sum(closing_mrr_usd) as closing_mrr_usd,
         sum(customers_opening) as customers_opening,
-        sum(customers_closing) as customers_closing,
+        sum(customers_closing) as customers_closing
     from {{ ref('metric_mrr_cells_monthly') }}
     group by all
 ),
@@ -30,7 +30,7 @@ cohort_cells as (
         months_since_start,
         sum(cohort_customers) as cohort_customers,
         sum(retained_customers) as retained_customers,
-        sum(cohort_mrr_usd) as cohort_mrr_usd,
+        sum(cohort_mrr_usd) as cohort_mrr_usd
     from {{ ref('metric_cohort_cells') }}
     group by all
 ),
@@ -44,7 +44,7 @@ trial_rows as (
         month_start,
         count(subscription_id) as trials_started,
         count_if(converted) as trials_converted,
-        count_if(is_open) as trials_open,
+        count_if(is_open) as trials_open
     from {{ ref('metric_trials') }}
     group by all
 ),
@@ -56,7 +56,9 @@ trials as (
 mrr_diffs as (
     select
         'mrr' as cells,
-        cast(coalesce(movements.month_start, mrr_cells.month_start) as varchar) as cell_key,
+        cast(
+            coalesce(movements.month_start, mrr_cells.month_start) as {{ string_type() }}
+        ) as cell_key
     from movements
     full outer join mrr_cells on movements.month_start = mrr_cells.month_start
     where
@@ -75,7 +77,9 @@ mrr_diffs as (
 cohort_diffs as (
     select
         'cohorts' as cells,
-        cast(coalesce(cohorts.cohort_month, cohort_cells.cohort_month) as varchar) as cell_key,
+        cast(
+            coalesce(cohorts.cohort_month, cohort_cells.cohort_month) as {{ string_type() }}
+        ) as cell_key
     from cohorts
     full outer join cohort_cells
         on
@@ -91,7 +95,9 @@ cohort_diffs as (
 trial_diffs as (
     select
         'trials' as cells,
-        cast(coalesce(trials.month_start, trial_rows.month_start) as varchar) as cell_key,
+        cast(
+            coalesce(trials.month_start, trial_rows.month_start) as {{ string_type() }}
+        ) as cell_key
     from trials
     full outer join trial_rows on trials.month_start = trial_rows.month_start
     where

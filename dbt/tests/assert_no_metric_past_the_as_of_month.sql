@@ -18,7 +18,7 @@ future_rows as (
     select
         'fct_account_mrr_monthly' as model_name,
         account_mrr.account_id,
-        account_mrr.month_start,
+        account_mrr.month_start
     from account_mrr
     cross join as_of
     where account_mrr.month_start > as_of.as_of_month
@@ -26,7 +26,7 @@ future_rows as (
     select
         'mrr_movements_monthly' as model_name,
         null as account_id,
-        movements.month_start,
+        movements.month_start
     from movements
     cross join as_of
     where movements.month_start > as_of.as_of_month
@@ -36,13 +36,15 @@ gaps as (
     select
         'fct_account_mrr_monthly: missing months' as model_name,
         account_mrr.account_id,
-        min(account_mrr.month_start) as month_start,
+        min(account_mrr.month_start) as month_start
     from account_mrr
     cross join as_of
     group by account_mrr.account_id, as_of.as_of_month
     having
         count(*)
-        != datediff('month', min(account_mrr.month_start), any_value(as_of.as_of_month)) + 1
+        != {{ months_between_starts(
+            'min(account_mrr.month_start)', 'any_value(as_of.as_of_month)'
+        ) }} + 1
 )
 
 select * from future_rows

@@ -11,7 +11,7 @@ compared as (
         opening_mrr_usd,
         customers_opening,
         lag(closing_mrr_usd, 1, 0) over (order by month_start) as previous_closing_mrr_usd,
-        lag(customers_closing, 1, 0) over (order by month_start) as previous_customers_closing,
+        lag(customers_closing, 1, 0) over (order by month_start) as previous_customers_closing
     from movements
 )
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import jinja2
 import yaml
 
 from ingestion.contract import ENTITIES
@@ -30,14 +31,16 @@ def bronze_tables() -> list[dict[str, Any]]:
     """Every source table the hook registers as Bronze: source, name, identifier, file.
 
     As the hook selects them: the source's schema is ``bronze`` (dbt's default schema of
-    a source is its name) and the identifier (default: the table's name) is not
-    ``batches``.
+    a source is its name; the YAML templates it per engine, so it is rendered for DuckDB,
+    ADR 0022) and the identifier (default: the table's name) is not ``batches``.
     """
     tables = []
     for path in sources_files():
         document = yaml.safe_load(path.read_text()) or {}
         for source in document.get("sources") or []:
-            if source.get("schema", source["name"]) != "bronze":
+            schema = jinja2.Template(source.get("schema", source["name"])).render(
+                target={"type": "duckdb"})
+            if schema != "bronze":
                 continue
             for table in source.get("tables") or []:
                 identifier = table.get("identifier", table["name"])

@@ -9,7 +9,7 @@ batches as (
 final as (
     select
         max(export_date) as as_of_date,
-        cast(date_trunc('month', max(export_date)) as date) as as_of_month,
+        cast(date_trunc('month', max(export_date)) as date) as as_of_month
     from batches
 )
 

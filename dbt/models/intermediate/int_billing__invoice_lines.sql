@@ -2,8 +2,8 @@
     lakehouse built before the rename, in the same transaction (remove once every
     lakehouse has been rebuilt). -#}
 {{ config(
-    pre_hook="drop table if exists {{ this.database }}.{{ this.schema }}."
-        ~ "stg_billing__invoice_lines",
+    pre_hook="drop table if exists "
+        ~ "{{ this.incorporate(path={'identifier': 'stg_billing__invoice_lines'}) }}",
 ) }}
 -- Invoice lines, flattened from the latest version of each invoice. An intermediate
 -- model: it reads the staging model stg_billing__invoices, not a Bronze source.
@@ -17,14 +17,11 @@ unnested as (
     select
         invoice_id,
         currency,
-        unnest(
-            from_json(
-                coalesce(lines_json, '[]'),
-                '[{"line_id": "VARCHAR", "plan_id": "VARCHAR", "quantity": "BIGINT",
-                   "amount_minor": "BIGINT", "period_start": "VARCHAR",
-                   "period_end": "VARCHAR", "is_proration": "BOOLEAN"}]'
-            )
-        ) as invoice_line,
+        {{ unnest_json_array("coalesce(lines_json, '[]')", [
+            ('line_id', 'VARCHAR'), ('plan_id', 'VARCHAR'), ('quantity', 'BIGINT'),
+            ('amount_minor', 'BIGINT'), ('period_start', 'VARCHAR'),
+            ('period_end', 'VARCHAR'), ('is_proration', 'BOOLEAN'),
+        ]) }} as invoice_line
     from invoices
 ),
 
@@ -36,9 +33,9 @@ final as (
         invoice_line.quantity,
         invoice_line.amount_minor,
         unnested.currency,
-        cast(invoice_line.period_start as timestamptz) as period_start_at,
-        cast(invoice_line.period_end as timestamptz) as period_end_at,
-        coalesce(invoice_line.is_proration, false) as is_proration,
+        cast(invoice_line.period_start as {{ utc_timestamp_type() }}) as period_start_at,
+        cast(invoice_line.period_end as {{ utc_timestamp_type() }}) as period_end_at,
+        coalesce(invoice_line.is_proration, false) as is_proration
     from unnested
 )
 

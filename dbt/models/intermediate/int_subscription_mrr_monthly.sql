@@ -15,10 +15,10 @@ as_of as (
 
 bounds as (
     select
-        cast(date_trunc('month', min(versions.valid_from at time zone 'UTC')) as date)
+        cast(date_trunc('month', min({{ at_utc('versions.valid_from') }})) as date)
             as first_month,
         any_value(as_of.as_of_month) as as_of_month,
-        any_value(as_of.as_of_date) as as_of_date,
+        any_value(as_of.as_of_date) as as_of_date
     from versions
     cross join as_of
     where versions.is_counting_status
@@ -27,10 +27,9 @@ bounds as (
 
 months as (
     select
-        cast(unnest(generate_series(first_month, as_of_month, interval 1 month)) as date)
-            as month_start,
+        {{ month_starts('first_month', 'as_of_month') }} as month_start,
         as_of_month,
-        as_of_date,
+        as_of_date
     from bounds
     where first_month <= as_of_month
 ),
@@ -42,7 +41,7 @@ snapshots as (
             when month_start = as_of_month then as_of_date + 1
             else cast(month_start + interval 1 month as date)
         end as snapshot_before_date,
-        cast(snapshot_before_date as timestamp) at time zone 'UTC' as snapshot_before,
+        {{ at_utc('cast(snapshot_before_date as timestamp)') }} as snapshot_before
     from months
 ),
 
@@ -50,7 +49,7 @@ in_effect as (
     select
         snapshots.month_start,
         snapshots.snapshot_before,
-        versions.*,
+        versions.*
     from snapshots
     inner join versions
         on
@@ -84,7 +83,7 @@ final as (
         usd_per_unit,
         fx_rate_date,
         mrr_numerator,
-        cast(mrr_numerator as double) / (10000 * months_per_interval) as mrr_usd_unrounded,
+        cast(mrr_numerator as double) / (10000 * months_per_interval) as mrr_usd_unrounded
     from counting
 )
 

@@ -40,7 +40,7 @@ versions as (
         plans.plan_id is not null as has_known_plan,
         plans.currency,
         plans.unit_amount_minor,
-        plans.months_per_interval,
+        plans.months_per_interval
     from subscriptions
     left join plans
         on subscriptions.plan_id = plans.plan_id
@@ -60,7 +60,7 @@ run_starts as (
                 )
                 then 1
             else 0
-        end as is_terms_start,
+        end as is_terms_start
     from versions
     window by_version as (partition by subscription_id order by updated_at)
 ),
@@ -72,7 +72,7 @@ runs as (
             partition by subscription_id
             order by updated_at
             rows between unbounded preceding and current row
-        ) as terms_run_number,
+        ) as terms_run_number
     from run_starts
 ),
 
@@ -82,11 +82,11 @@ terms_dated as (
         case
             when is_counting_status
                 then cast(
-                    min(updated_at) over (
-                        partition by subscription_id, terms_run_number
-                    ) at time zone 'UTC' as date
+                    {{ at_utc(
+                        'min(updated_at) over (partition by subscription_id, terms_run_number)'
+                    ) }} as date
                 )
-        end as terms_date,
+        end as terms_date
     from runs
 ),
 
@@ -100,12 +100,12 @@ rated as (
         case
             when terms_dated.currency = 'usd' then terms_dated.terms_date
             else fx_rates.rate_date
-        end as fx_rate_date,
+        end as fx_rate_date
     from terms_dated
-    asof left join fx_rates
-        on
-            terms_dated.currency = fx_rates.currency
-            and terms_dated.terms_date >= fx_rates.rate_date
+    {{ asof_left_join(
+        'fx_rates', 'currency', left_key='terms_dated.currency',
+        left_time='terms_dated.terms_date', right_time='rate_date',
+    ) }}
 ),
 
 final as (
@@ -138,7 +138,7 @@ final as (
                     * quantity
                     * (100 - cast(discount_percent as decimal(7, 4)))
                     * usd_per_unit
-        end as mrr_numerator,
+        end as mrr_numerator
     from rated
 )
 

@@ -10,10 +10,10 @@ account_mrr as (
 by_cohort_month as (
     select
         cohort_month,
-        datediff('month', cohort_month, month_start) as months_since_start,
+        {{ months_between_starts('cohort_month', 'month_start') }} as months_since_start,
         count(*) as cohort_customers,
         count(*) filter (where mrr_usd > 0) as retained_customers,
-        sum(mrr_usd) as cohort_mrr_usd,
+        sum(mrr_usd) as cohort_mrr_usd
     from account_mrr
     group by all
 ),
@@ -23,7 +23,7 @@ with_start as (
         *,
         first(cohort_mrr_usd) over (
             partition by cohort_month order by months_since_start
-        ) as cohort_starting_mrr_usd,
+        ) as cohort_starting_mrr_usd
     from by_cohort_month
 ),
 
@@ -38,7 +38,7 @@ final as (
         cast(cohort_starting_mrr_usd as decimal(18, 2)) as cohort_starting_mrr_usd,
         cast(cohort_mrr_usd as decimal(18, 2)) as cohort_mrr_usd,
         cast(cohort_mrr_usd as double) / nullif(cast(cohort_starting_mrr_usd as double), 0)
-            as net_mrr_retention_rate,
+            as net_mrr_retention_rate
     from with_start
 )
 

@@ -27,7 +27,7 @@ ranked as (
                 coalesce(current_mrr_usd, 0) desc,
                 started_at desc nulls last,
                 subscription_id desc
-        ) as plan_rank,
+        ) as plan_rank
     from subscriptions
 ),
 
@@ -36,7 +36,7 @@ primary_plans as (
         ranked.account_id,
         plans.tier,
         plans.billing_interval,
-        plans.currency,
+        plans.currency
     from ranked
     left join plans on ranked.plan_id = plans.plan_id
     where ranked.plan_rank = 1
@@ -44,12 +44,12 @@ primary_plans as (
 
 final as (
     select
-        cast(accounts.account_id as varchar) as account_id,
-        cast(accounts.segment as varchar) as segment,
-        cast(accounts.country_code as varchar) as country,
-        cast(primary_plans.tier as varchar) as tier,
-        cast(primary_plans.billing_interval as varchar) as billing_interval,
-        cast(primary_plans.currency as varchar) as currency,
+        cast(accounts.account_id as {{ string_type() }}) as account_id,
+        cast(accounts.segment as {{ string_type() }}) as segment,
+        cast(accounts.country_code as {{ string_type() }}) as country,
+        cast(primary_plans.tier as {{ string_type() }}) as tier,
+        cast(primary_plans.billing_interval as {{ string_type() }}) as billing_interval,
+        cast(primary_plans.currency as {{ string_type() }}) as currency
     from accounts
     left join primary_plans on accounts.account_id = primary_plans.account_id
 )

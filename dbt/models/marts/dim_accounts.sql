@@ -34,7 +34,7 @@ mrr_summary as (
         min(account_mrr.cohort_month) as cohort_month,
         max(case when account_mrr.month_start = as_of.as_of_month then account_mrr.mrr_usd end)
             as current_mrr_usd,
-        max(account_mrr.month_start) filter (where account_mrr.is_active) as last_paying_month,
+        max(account_mrr.month_start) filter (where account_mrr.is_active) as last_paying_month
     from account_mrr
     cross join as_of
     group by all
@@ -42,19 +42,19 @@ mrr_summary as (
 
 final as (
     select
-        cast(all_accounts.account_id as varchar) as account_id,
-        cast(accounts.account_name as varchar) as account_name,
-        cast(accounts.country_code as varchar) as country_code,
-        cast(accounts.segment as varchar) as segment,
-        cast(accounts.industry as varchar) as industry,
-        cast(accounts.acquisition_channel as varchar) as acquisition_channel,
-        cast(accounts.created_at as timestamptz) as created_at,
+        cast(all_accounts.account_id as {{ string_type() }}) as account_id,
+        cast(accounts.account_name as {{ string_type() }}) as account_name,
+        cast(accounts.country_code as {{ string_type() }}) as country_code,
+        cast(accounts.segment as {{ string_type() }}) as segment,
+        cast(accounts.industry as {{ string_type() }}) as industry,
+        cast(accounts.acquisition_channel as {{ string_type() }}) as acquisition_channel,
+        cast(accounts.created_at as {{ utc_timestamp_type() }}) as created_at,
         accounts.account_id is not null as is_listed_in_app,
         billing_accounts.account_id is not null as has_subscriptions,
         cast(mrr_summary.cohort_month as date) as cohort_month,
         cast(mrr_summary.last_paying_month as date) as last_paying_month,
         cast(coalesce(mrr_summary.current_mrr_usd, 0) as decimal(18, 2)) as current_mrr_usd,
-        coalesce(mrr_summary.current_mrr_usd, 0) > 0 as is_paying,
+        coalesce(mrr_summary.current_mrr_usd, 0) > 0 as is_paying
     from all_accounts
     left join accounts
         on all_accounts.account_id = accounts.account_id

@@ -1,6 +1,6 @@
 {{
     config(
-        materialized='incremental',
+        materialized=incremental_materialization(),
         incremental_strategy='delete+insert',
         unique_key=['account_id', 'activity_date'],
         on_schema_change='fail',
@@ -25,7 +25,7 @@ events as (
     touched_days as (
         select distinct occurred_date
         from events
-        where _ingested_at > cast('{{ watermark }}' as timestamptz)
+        where _ingested_at > cast('{{ watermark }}' as {{ utc_timestamp_type() }})
     ),
 
     scoped as (
@@ -42,11 +42,11 @@ events as (
 
 final as (
     select
-        cast(account_id as varchar) as account_id,
+        cast(account_id as {{ string_type() }}) as account_id,
         cast(occurred_date as date) as activity_date,
         cast(count(*) as bigint) as event_count,
         cast(count(distinct user_id) as bigint) as active_users,
-        cast(max(_ingested_at) as timestamptz) as last_ingested_at,
+        cast(max(_ingested_at) as {{ utc_timestamp_type() }}) as last_ingested_at
     from scoped
     group by all
 )

@@ -20,7 +20,7 @@ by_interval as (
         account_id,
         month_start,
         months_per_interval,
-        cast(sum(mrr_numerator) * 1000000000000 as hugeint) as numerator_scaled,
+        cast(sum(mrr_numerator) * 1000000000000 as {{ wide_integer_type() }}) as numerator_scaled
     from subscription_mrr
     group by all
 ),
@@ -28,12 +28,10 @@ by_interval as (
 with_common_months as (
     select
         *,
-        -- sqlfluff's DuckDB dialect cannot parse a lambda of two parameters
-        -- (`lambda a, b: ...`, DuckDB's own syntax): PRS is silenced on this line only.
-        list_reduce(  -- noqa: PRS
-            list(months_per_interval) over (partition by account_id, month_start),
-            lambda a, b: lcm(a, b)
-        ) as common_months,
+        -- sqlfluff's DuckDB dialect cannot parse a lambda of two parameters (`lambda a, b:
+        -- ...`, DuckDB's own syntax, which the macro writes): PRS is silenced on this line.
+        {{ common_multiple_over('months_per_interval', 'account_id, month_start') }}  -- noqa: PRS
+            as common_months
     from by_interval
 ),
 
@@ -41,8 +39,12 @@ account_month_cents as (
     select
         account_id,
         month_start,
-        sum(numerator_scaled * (common_months // months_per_interval)) as numerator_total,
-        cast(any_value(common_months) as hugeint) * 100 * 1000000000000 as denominator,
+        sum(
+            numerator_scaled
+            * ({{ integer_divide('common_months', 'months_per_interval') }})
+        ) as numerator_total,
+        cast(any_value(common_months) as {{ wide_integer_type() }})
+        * 100 * 1000000000000 as denominator
     from with_common_months
     group by all
 ),
@@ -51,14 +53,15 @@ account_month as (
     select
         account_id,
         month_start,
-        (2 * numerator_total + denominator) // (2 * denominator) as mrr_cents,
+        {{ integer_divide('(2 * numerator_total + denominator)', '(2 * denominator)') }}
+            as mrr_cents
     from account_month_cents
 ),
 
 cohorts as (
     select
         account_id,
-        min(month_start) as cohort_month,
+        min(month_start) as cohort_month
     from account_month
     where mrr_cents > 0
     group by all
@@ -68,10 +71,7 @@ spine as (
     select
         cohorts.account_id,
         cohorts.cohort_month,
-        cast(
-            unnest(generate_series(cohorts.cohort_month, as_of.as_of_month, interval 1 month))
-            as date
-        ) as month_start,
+        {{ month_starts('cohorts.cohort_month', 'as_of.as_of_month') }} as month_start
     from cohorts
     cross join as_of
 ),
@@ -87,7 +87,7 @@ filled as (
                 partition by spine.account_id order by spine.month_start
             ),
             0
-        ) as previous_mrr_cents,
+        ) as previous_mrr_cents
     from spine
     left join account_month
         on
@@ -108,20 +108,20 @@ classified as (
             when previous_mrr_cents > 0 and mrr_cents = 0 then 'churn'
             when previous_mrr_cents > 0 and mrr_cents = previous_mrr_cents then 'unchanged'
             else 'inactive'
-        end as movement,
+        end as movement
     from filled
 ),
 
 final as (
     select
-        cast(account_id as varchar) as account_id,
+        cast(account_id as {{ string_type() }}) as account_id,
         cast(month_start as date) as month_start,
         {{ cents_to_dollars('mrr_cents') }} as mrr_usd,
         {{ cents_to_dollars('previous_mrr_cents') }} as previous_mrr_usd,
         {{ cents_to_dollars('mrr_cents - previous_mrr_cents') }} as mrr_change_usd,
-        cast(movement as varchar) as movement,
+        cast(movement as {{ string_type() }}) as movement,
         mrr_cents > 0 as is_active,
-        cast(cohort_month as date) as cohort_month,
+        cast(cohort_month as date) as cohort_month
     from classified
 )
 

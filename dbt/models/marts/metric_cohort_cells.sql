@@ -13,7 +13,10 @@ attributes as (
 final as (
     select
         cast(account_mrr.cohort_month as date) as cohort_month,
-        cast(datediff('month', account_mrr.cohort_month, account_mrr.month_start) as integer)
+        cast(
+            {{ months_between_starts('account_mrr.cohort_month', 'account_mrr.month_start') }}
+            as integer
+        )
             as months_since_start,
         attributes.segment,
         attributes.country,
@@ -22,7 +25,7 @@ final as (
         attributes.currency,
         cast(count(account_mrr.account_id) as bigint) as cohort_customers,
         cast(count_if(account_mrr.mrr_usd > 0) as bigint) as retained_customers,
-        cast(sum(account_mrr.mrr_usd) as decimal(18, 2)) as cohort_mrr_usd,
+        cast(sum(account_mrr.mrr_usd) as decimal(18, 2)) as cohort_mrr_usd
     from account_mrr
     left join attributes on account_mrr.account_id = attributes.account_id
     group by all

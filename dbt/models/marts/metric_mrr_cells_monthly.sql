@@ -15,7 +15,7 @@ attributes as (
 with_base as (
     select
         account_mrr.*,
-        earlier.mrr_usd as base_mrr_usd,
+        earlier.mrr_usd as base_mrr_usd
     from account_mrr
     left join account_mrr as earlier
         on
@@ -60,7 +60,7 @@ cells as (
                 when with_base.base_mrr_usd is not null
                     then least(with_base.mrr_usd, with_base.base_mrr_usd)
             end
-        ) as capped_mrr_usd,
+        ) as capped_mrr_usd
     from with_base
     left join attributes on with_base.account_id = attributes.account_id
     group by all
@@ -88,7 +88,7 @@ final as (
         cast(customers_closing as bigint) as customers_closing,
         cast(base_mrr_usd as decimal(18, 2)) as base_mrr_usd,
         cast(retained_mrr_usd as decimal(18, 2)) as retained_mrr_usd,
-        cast(capped_mrr_usd as decimal(18, 2)) as capped_mrr_usd,
+        cast(capped_mrr_usd as decimal(18, 2)) as capped_mrr_usd
     from cells
 )
 

@@ -12,27 +12,26 @@ attributes as (
 
 final as (
     select
-        cast(subscriptions.subscription_id as varchar) as subscription_id,
+        cast(subscriptions.subscription_id as {{ string_type() }}) as subscription_id,
         cast(
-            date_trunc(
-                'month', coalesce(subscriptions.trial_start_at, subscriptions.started_at)
-                at time zone 'UTC'
-            ) as date
+            date_trunc('month', {{ at_utc(
+                'coalesce(subscriptions.trial_start_at, subscriptions.started_at)'
+            ) }}) as date
         ) as month_start,
         subscriptions.is_trial_converted as converted,
         not subscriptions.is_trial_converted and subscriptions.status in ('trialing')
             as is_open,
         cast(
-            datediff(
-                'day', coalesce(subscriptions.trial_start_at, subscriptions.started_at),
-                subscriptions.trial_converted_at
-            ) as bigint
+            {{ days_between(
+                'coalesce(subscriptions.trial_start_at, subscriptions.started_at)',
+                'subscriptions.trial_converted_at',
+            ) }} as bigint
         ) as days_to_convert,
         attributes.segment,
         attributes.country,
         attributes.tier,
         attributes.billing_interval,
-        attributes.currency,
+        attributes.currency
     from subscriptions
     left join attributes on subscriptions.account_id = attributes.account_id
     where subscriptions.had_trial

@@ -12,18 +12,18 @@ as_of as (
     select * from {{ ref('int_as_of_date') }}
 ),
 
-months as (
+bounds as (
     select
-        cast(
-            unnest(generate_series(
-                min(account_mrr.month_start), any_value(as_of.as_of_month),
-                interval 1 month
-            ))
-            as date
-        ) as month_start,
+        min(account_mrr.month_start) as first_month,
+        any_value(as_of.as_of_month) as as_of_month
     from account_mrr
     cross join as_of
     having count(*) > 0
+),
+
+months as (
+    select {{ month_starts('first_month', 'as_of_month') }} as month_start
+    from bounds
 ),
 
 aggregated as (
@@ -44,7 +44,7 @@ aggregated as (
         count(*) filter (where movement = 'new') as customers_new,
         count(*) filter (where movement = 'reactivation') as customers_reactivated,
         count(*) filter (where movement = 'churn') as customers_churned,
-        count(*) filter (where mrr_usd > 0) as customers_closing,
+        count(*) filter (where mrr_usd > 0) as customers_closing
     from account_mrr
     group by all
 ),
@@ -65,7 +65,7 @@ final as (
         coalesce(aggregated.customers_new, 0) as customers_new,
         coalesce(aggregated.customers_reactivated, 0) as customers_reactivated,
         coalesce(aggregated.customers_churned, 0) as customers_churned,
-        coalesce(aggregated.customers_closing, 0) as customers_closing,
+        coalesce(aggregated.customers_closing, 0) as customers_closing
     from months
     left join aggregated
         on months.month_start = aggregated.month_start

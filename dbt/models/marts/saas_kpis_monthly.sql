@@ -22,7 +22,7 @@ retention_12m as (
         current_month.month_start,
         sum(base.mrr_usd) as base_mrr_usd,
         sum(coalesce(current_month.mrr_usd, 0)) as retained_mrr_usd,
-        sum(least(coalesce(current_month.mrr_usd, 0), base.mrr_usd)) as capped_mrr_usd,
+        sum(least(coalesce(current_month.mrr_usd, 0), base.mrr_usd)) as capped_mrr_usd
     from account_mrr as base
     inner join account_mrr as current_month
         on
@@ -40,10 +40,11 @@ kpis as (
         movements.customers_closing as paying_customers,
         case
             when movements.customers_closing > 0
-                then (
-                    2 * cast(movements.closing_mrr_usd * 100 as hugeint)
-                    + movements.customers_closing
-                ) // (2 * movements.customers_closing)
+                then {{ integer_divide(
+                    '(2 * cast(movements.closing_mrr_usd * 100 as ' ~ wide_integer_type()
+                    ~ ') + movements.customers_closing)',
+                    '(2 * movements.customers_closing)',
+                ) }}
         end as arpa_cents,
         cast(movements.customers_churned as double)
         / nullif(movements.customers_opening, 0) as logo_churn_rate,
@@ -76,7 +77,7 @@ kpis as (
                 then
                     cast(retention_12m.capped_mrr_usd as double)
                     / nullif(cast(retention_12m.base_mrr_usd as double), 0)
-        end as grr_12m,
+        end as grr_12m
     from movements
     cross join first_month
     left join retention_12m
@@ -95,7 +96,7 @@ final as (
         cast(net_mrr_churn_rate as double) as net_mrr_churn_rate,
         cast(quick_ratio as double) as quick_ratio,
         cast(nrr_12m as double) as nrr_12m,
-        cast(grr_12m as double) as grr_12m,
+        cast(grr_12m as double) as grr_12m
     from kpis
 )
 

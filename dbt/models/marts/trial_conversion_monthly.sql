@@ -9,13 +9,13 @@ subscriptions as (
 trials as (
     select
         cast(
-            date_trunc('month', coalesce(trial_start_at, started_at) at time zone 'UTC')
+            date_trunc('month', {{ at_utc('coalesce(trial_start_at, started_at)') }})
             as date
         ) as trial_month,
         is_trial_converted,
         not is_trial_converted and status in ('trialing') as is_open,
-        datediff('day', coalesce(trial_start_at, started_at), trial_converted_at)
-            as days_to_convert,
+        {{ days_between('coalesce(trial_start_at, started_at)', 'trial_converted_at') }}
+            as days_to_convert
     from subscriptions
     where had_trial
 ),
@@ -30,7 +30,7 @@ final as (
         cast(count(*) filter (where is_open) as bigint) as trials_open,
         cast(count(*) filter (where is_trial_converted) as double)
         / nullif(count(*) filter (where not is_open), 0) as conversion_rate,
-        cast(median(days_to_convert) as double) as median_days_to_convert,
+        cast(median(days_to_convert) as double) as median_days_to_convert
     from trials
     group by all
 )

@@ -20,8 +20,7 @@ renamed as (
 ),
 
 deduplicated as (
-    select * from renamed
-    {{ qualify_latest_version('account_id', 'updated_at') }}
+    {{ select_latest_version('renamed', 'account_id', 'updated_at') }}
 )
 
 select * from deduplicated

@@ -1,6 +1,6 @@
 {{
     config(
-        materialized='incremental',
+        materialized=incremental_materialization(),
         incremental_strategy='delete+insert',
         unique_key='event_id',
         on_schema_change='fail',
@@ -26,7 +26,7 @@ source as (
     {% if is_incremental() and max_export_date is not none %}
         where
             ingestion_date >= date '{{ max_export_date }}' - interval {{ var('lookback_days') }} day
-            or _ingested_at > cast('{{ max_ingested_at }}' as timestamptz)
+            or _ingested_at > cast('{{ max_ingested_at }}' as {{ utc_timestamp_type() }})
     {% endif %}
 ),
 
@@ -37,16 +37,15 @@ renamed as (
         user_id,
         event_name,
         occurred_at,
-        cast(occurred_at at time zone 'UTC' as date) as occurred_date,
+        cast({{ at_utc('occurred_at') }} as date) as occurred_date,
         properties as properties_json,
-        {{ bronze_lineage_columns() }}
-        _ingested_at,
+        {{ bronze_lineage_columns() }},
+        _ingested_at
     from source
 ),
 
 deduplicated as (
-    select * from renamed
-    {{ qualify_latest_version('event_id') }}
+    {{ select_latest_version('renamed', 'event_id') }}
 ),
 
 {% if is_incremental() %}
@@ -55,7 +54,7 @@ deduplicated as (
             event_id,
             _export_date,
             _source_file,
-            _line_number,
+            _line_number
         from {{ this }}
     ),
 

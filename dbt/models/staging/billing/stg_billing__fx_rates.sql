@@ -16,8 +16,7 @@ renamed as (
 ),
 
 deduplicated as (
-    select * from renamed
-    {{ qualify_latest_version(['currency', 'rate_date']) }}
+    {{ select_latest_version('renamed', ['currency', 'rate_date']) }}
 )
 
 select * from deduplicated

@@ -30,8 +30,7 @@ renamed as (
 ),
 
 deduplicated as (
-    select * from renamed
-    {{ qualify_latest_version('invoice_id', 'updated_at') }}
+    {{ select_latest_version('renamed', 'invoice_id', 'updated_at') }}
 )
 
 select * from deduplicated

@@ -26,8 +26,7 @@ renamed as (
 ),
 
 deduplicated as (
-    select * from renamed
-    {{ qualify_latest_version('plan_id', 'updated_at') }}
+    {{ select_latest_version('renamed', 'plan_id', 'updated_at') }}
 )
 
 select * from deduplicated

@@ -32,8 +32,7 @@ renamed as (
 ),
 
 deduplicated as (
-    select * from renamed
-    {{ qualify_latest_version(['subscription_id', 'updated_at']) }}
+    {{ select_latest_version('renamed', ['subscription_id', 'updated_at']) }}
 ),
 
 intervals as (
@@ -45,17 +44,16 @@ intervals as (
         ) as valid_to,
         row_number() over (
             partition by subscription_id order by updated_at
-        ) as version_number,
+        ) as version_number
     from deduplicated
 ),
 
 final as (
     select
-        subscription_id || '@' || strftime(
-            updated_at at time zone 'UTC', '%Y-%m-%dT%H:%M:%S.%fZ'
-        ) as subscription_version_id,
+        subscription_id || '@' || {{ iso_utc_text('updated_at') }}
+            as subscription_version_id,
         *,
-        valid_to is null as is_current_version,
+        valid_to is null as is_current_version
     from intervals
 )
 

@@ -16,7 +16,7 @@ renamed as (
         landed_rows,
         quarantined_rows,
         bronze_file,
-        bronze_file is null as is_empty,
+        bronze_file is null as is_empty
     from source
 )
 
