@@ -156,7 +156,7 @@ def _build(settings: Settings, *, select: str | None, full_refresh: bool,
     # Only a whole-project run with tests reads or records the unit tests' last pass.
     fingerprint = project_fingerprint() if tests and select is None else None
     unit_tests_current = (models and not full_refresh and fingerprint is not None
-                          and _unit_tests_passed_for(settings) == fingerprint)
+                          and unit_tests_passed_for(_unit_tests_stamp(settings)) == fingerprint)
     args = _dbt_args(settings, select=select, full_refresh=full_refresh, tests=tests,
                      models=models, unit_tests=not unit_tests_current)
     if unit_tests_current:
@@ -186,7 +186,7 @@ def _build(settings: Settings, *, select: str | None, full_refresh: bool,
                     else "no Gold has been published yet")
             raise BuildError(f"build failed; {kept}\n" + result.summary())
         if fingerprint is not None and not unit_tests_current and result.unit_tests:
-            _record_unit_tests_passed(settings, fingerprint)
+            record_unit_tests_passed(_unit_tests_stamp(settings), fingerprint)
     if models:
         with ledger.step(settings, "publish", "gold") as step:
             catalogs.compact_deletes(settings, say)
@@ -252,16 +252,19 @@ def _unit_tests_stamp(settings: Settings) -> Path:
     return settings.warehouse / "unit_tests_passed.json"
 
 
-def _unit_tests_passed_for(settings: Settings) -> str | None:
-    """The project fingerprint the unit tests last all passed for, if any."""
+def unit_tests_passed_for(stamp: Path) -> str | None:
+    """The fingerprint the unit tests last all passed for, recorded at ``stamp``, if any.
+
+    Each engine keeps its own stamp (``warehouse/`` for DuckDB, ``spark/`` for Spark).
+    """
     try:
-        return str(json.loads(_unit_tests_stamp(settings).read_text())["project"])
+        return str(json.loads(stamp.read_text())["project"])
     except (OSError, ValueError, KeyError, TypeError):
         return None
 
 
-def _record_unit_tests_passed(settings: Settings, fingerprint: str) -> None:
-    stamp = _unit_tests_stamp(settings)
+def record_unit_tests_passed(stamp: Path, fingerprint: str) -> None:
+    """Record at ``stamp`` that every unit test passed for ``fingerprint`` (atomic rename)."""
     partial = stamp.with_suffix(".tmp")
     partial.write_text(json.dumps({"project": fingerprint}) + "\n")
     partial.replace(stamp)

@@ -32,6 +32,8 @@ from transform.build import (
     _refuse_damaged_bronze,
     _refuse_empty_bronze,
     project_fingerprint,
+    record_unit_tests_passed,
+    unit_tests_passed_for,
 )
 from transform.dbt_runner import Failure, Progress, collect, dbt_environment, invoke
 from transform.warehouse import WarehouseNotBuiltError
@@ -102,20 +104,6 @@ def _unit_tests_stamp(settings: Settings) -> Path:
     return settings.spark / "unit_tests_passed.json"
 
 
-def _unit_tests_passed_for(settings: Settings) -> str | None:
-    try:
-        return str(json.loads(_unit_tests_stamp(settings).read_text())["project"])
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
-
-
-def _record_unit_tests_passed(settings: Settings, fingerprint: str) -> None:
-    stamp = _unit_tests_stamp(settings)
-    partial = stamp.with_suffix(".tmp")
-    partial.write_text(json.dumps({"project": fingerprint}) + "\n")
-    partial.replace(stamp)
-
-
 def dbt_args(settings: Settings, *, tests: bool, unit_tests: bool,
              select: str | None = None, models: bool = True) -> list[str]:
     """The dbt command line of a Spark build (``build``), or of its tests only (``test``)."""
@@ -175,7 +163,7 @@ def build_spark(settings: Settings, *, progress: Progress | None = None, tests: 
             raise ValueError("nothing to do: both models and tests are off")
         fingerprint = spark_fingerprint() if tests and select is None else None
         unit_tests_current = (fingerprint is not None
-                              and _unit_tests_passed_for(settings) == fingerprint)
+                              and unit_tests_passed_for(_unit_tests_stamp(settings)) == fingerprint)
         if unit_tests_current:
             say("unit tests skipped: the dbt project is unchanged since they last passed "
                 "on Spark")
@@ -190,7 +178,7 @@ def build_spark(settings: Settings, *, progress: Progress | None = None, tests: 
         if result.failures:
             raise BuildError("spark build failed\n" + result.summary())
         if fingerprint is not None and not unit_tests_current and result.unit_tests:
-            _record_unit_tests_passed(settings, fingerprint)
+            record_unit_tests_passed(_unit_tests_stamp(settings), fingerprint)
         say(result.summary())
         return result
 

@@ -67,17 +67,9 @@
             lists them once, from the landing contract); the manifest's batches view is not. -#}
         {% for source_name, entity_name in bronze_entities('bronze') %}
             {% set qualified = source_name ~ '__' ~ entity_name %}
-            {% set files = run_query(
-                'select bronze_file from memory.bronze.batches'
-                ~ ' where source = ' ~ sql_string(source_name)
-                ~ ' and entity = ' ~ sql_string(entity_name)
-                ~ ' and bronze_file is not null order by bronze_file'
-            ).columns[0].values() %}
-            {% if files | length > 0 %}
-                {% set paths = [] %}
-                {% for f in files %}
-                    {% do paths.append(sql_string(root ~ '/' ~ f)) %}
-                {% endfor %}
+            {% set paths = committed_bronze_paths('memory.bronze.batches', source_name,
+                                                  entity_name, root) %}
+            {% if paths | length > 0 %}
                 {% set relation_sql =
                     'select * from read_parquet([' ~ paths | join(', ') ~ '],'
                     ~ ' hive_partitioning = true, union_by_name = true,'
@@ -122,17 +114,9 @@
             ~ ' select * from lakehouse_bronze_batches_file'
         ) %}
         {% for source_name, entity_name in bronze_entities('global_temp') %}
-            {% set files = run_query(
-                'select bronze_file from global_temp.batches'
-                ~ ' where source = ' ~ sql_string(source_name)
-                ~ ' and entity = ' ~ sql_string(entity_name)
-                ~ ' and bronze_file is not null order by bronze_file'
-            ).columns[0].values() %}
-            {% if files | length > 0 %}
-                {% set paths = [] %}
-                {% for f in files %}
-                    {% do paths.append(sql_string(url_root ~ '/' ~ f)) %}
-                {% endfor %}
+            {% set paths = committed_bronze_paths('global_temp.batches', source_name,
+                                                  entity_name, url_root) %}
+            {% if paths | length > 0 %}
                 {% set relation_sql =
                     'select * from parquet.`' ~ root ~ '/bronze/' ~ source_name ~ '/'
                     ~ entity_name ~ '` where _metadata.file_path in ('
@@ -161,6 +145,24 @@
         {% endif %}
     {% endfor %}
     {{ return(entities) }}
+{% endmacro %}
+
+
+{#- The committed Bronze files of one entity, as SQL string literals of their full paths
+    below ``prefix`` (the data root as the engine names it), read from the engine's view of
+    the manifest's batches. -#}
+{% macro committed_bronze_paths(batches, source_name, entity_name, prefix) %}
+    {% set files = run_query(
+        'select bronze_file from ' ~ batches
+        ~ ' where source = ' ~ sql_string(source_name)
+        ~ ' and entity = ' ~ sql_string(entity_name)
+        ~ ' and bronze_file is not null order by bronze_file'
+    ).columns[0].values() %}
+    {% set paths = [] %}
+    {% for f in files %}
+        {% do paths.append(sql_string(prefix ~ '/' ~ f)) %}
+    {% endfor %}
+    {{ return(paths) }}
 {% endmacro %}
 
 

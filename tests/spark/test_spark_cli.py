@@ -72,11 +72,12 @@ def test_a_duckdb_unit_test_pass_never_skips_them_on_spark(spark_lake: Settings)
     with tests), then Spark's fingerprint differs from the recorded one and Spark has no
     record of its own yet: a Spark build runs the unit tests."""
     from transform import spark_build
-    from transform.build import _unit_tests_passed_for, project_fingerprint
+    from transform.build import project_fingerprint, unit_tests_passed_for
 
-    assert _unit_tests_passed_for(spark_lake) == project_fingerprint()
+    duckdb_stamp = spark_lake.warehouse / "unit_tests_passed.json"
+    assert unit_tests_passed_for(duckdb_stamp) == project_fingerprint()
     assert spark_build.spark_fingerprint() != project_fingerprint()
-    assert spark_build._unit_tests_passed_for(spark_lake) is None
+    assert unit_tests_passed_for(spark_lake.spark / "unit_tests_passed.json") is None
     assert "unit_test" not in spark_build.dbt_args(spark_lake, tests=True, unit_tests=True)
 
 
