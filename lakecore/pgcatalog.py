@@ -18,7 +18,7 @@ import os
 import socket
 import sys
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -142,6 +142,8 @@ def advisory_lock(settings: Settings, command: str) -> Iterator[None]:
         CatalogUnavailableError: The catalog cannot be reached.
     """
     con = connect(settings)
+    import psycopg  # noqa: PLC0415 - optional; installed, since connect() succeeded
+
     try:
         _ensure_state(con)
         row = con.execute("select pg_try_advisory_lock(%s)", [LOCK_KEY]).fetchone()
@@ -153,9 +155,13 @@ def advisory_lock(settings: Settings, command: str) -> Iterator[None]:
             "argv = excluded.argv, started_at = excluded.started_at",
             [os.getpid(), socket.gethostname(), command, " ".join(sys.argv[:4]),
              datetime.now(UTC).isoformat(timespec="seconds")])
-        yield
-        con.execute("delete from lock_holder")
-        con.execute("select pg_advisory_unlock(%s)", [LOCK_KEY])
+        try:
+            yield
+        finally:  # also after an error: a later loser must not name a finished run
+            with suppress(psycopg.Error):
+                con.execute("delete from lock_holder where pid = %s and host = %s",
+                            [os.getpid(), socket.gethostname()])
+                con.execute("select pg_advisory_unlock(%s)", [LOCK_KEY])
     finally:
         con.close()  # ending the session releases the lock in any case
 

@@ -321,6 +321,20 @@ def test_two_machines_share_one_catalog(
     assert {s.split("_corrupt_")[0] for s in schemas} == {"silver", "gold"}
 
 
+def test_a_run_that_fails_clears_its_holder_row(pg_settings: Settings,
+                                                catalog_url: str) -> None:
+    from lakecore.lock import pipeline_lock
+
+    def failing_run() -> None:
+        with pipeline_lock(pg_settings, "build"):
+            assert _holder_pid(catalog_url) == os.getpid()
+            raise RuntimeError("the run broke")
+
+    with pytest.raises(RuntimeError, match="the run broke"):
+        failing_run()
+    assert _holder_pid(catalog_url) is None  # a later loser never names a finished run
+
+
 def test_a_killed_run_releases_the_lock_and_commits_nothing(
         catalog_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     root = tmp_path / "machine"
