@@ -35,7 +35,7 @@ from transform.build import (
     record_unit_tests_passed,
     unit_tests_passed_for,
 )
-from transform.dbt_runner import Failure, Progress, collect, dbt_environment, invoke
+from transform.dbt_runner import DbtOutcome, Progress, collect, dbt_environment, invoke
 from transform.warehouse import WarehouseNotBuiltError
 
 #: The dbt target of the Spark engine (dbt/profiles.yml).
@@ -50,20 +50,17 @@ SPARK_PACKAGES = ("dbt-spark", "pyspark")
 
 @dataclass
 class SparkBuildResult:
-    """What a Spark build ran."""
+    """What a Spark build ran: dbt's outcome and the build's wall time."""
 
-    models: int = 0
-    tests: int = 0
-    unit_tests: int = 0
-    skipped: int = 0
+    outcome: DbtOutcome = field(default_factory=DbtOutcome)
     seconds: float = 0.0
-    failures: list[Failure] = field(default_factory=list)
 
     def summary(self) -> str:
         """One line of counts, then one block per failure."""
-        lines = [f"spark: {self.models} models, {self.tests} data tests, {self.unit_tests} "
-                 f"unit tests, {len(self.failures)} failures, {self.seconds:.1f} s"]
-        lines += [failure.describe() for failure in self.failures]
+        done = self.outcome
+        lines = [f"spark: {done.models} models, {done.tests} data tests, {done.unit_tests} "
+                 f"unit tests, {len(done.failures)} failures, {self.seconds:.1f} s"]
+        lines += [failure.describe() for failure in done.failures]
         return "\n".join(lines)
 
 
@@ -171,13 +168,10 @@ def build_spark(settings: Settings, *, progress: Progress | None = None, tests: 
                         select=select, models=models)
         with dbt_environment(settings, bronze_batches=batches):
             counted = collect(invoke(args, say))
-        result = SparkBuildResult(models=counted.models, tests=counted.tests,
-                                  unit_tests=counted.unit_tests, skipped=counted.skipped,
-                                  failures=counted.failures,
-                                  seconds=time.perf_counter() - started)
-        if result.failures:
+        result = SparkBuildResult(outcome=counted, seconds=time.perf_counter() - started)
+        if counted.failures:
             raise BuildError("spark build failed\n" + result.summary())
-        if fingerprint is not None and not unit_tests_current and result.unit_tests:
+        if fingerprint is not None and not unit_tests_current and counted.unit_tests:
             record_unit_tests_passed(_unit_tests_stamp(settings), fingerprint)
         say(result.summary())
         return result

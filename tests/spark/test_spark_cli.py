@@ -63,8 +63,8 @@ def test_the_project_s_singular_data_tests_pass_on_spark(spark_lake: Settings) -
 
     result = build_spark(spark_lake, models=False, select="test_type:singular")
 
-    assert result.tests == len(list((DBT_PROJECT_DIR / "tests").glob("*.sql")))
-    assert result.failures == []
+    assert result.outcome.tests == len(list((DBT_PROJECT_DIR / "tests").glob("*.sql")))
+    assert result.outcome.failures == []
 
 
 def test_a_duckdb_unit_test_pass_never_skips_them_on_spark(spark_lake: Settings) -> None:
