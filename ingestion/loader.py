@@ -188,46 +188,86 @@ def ingest(
     """
     say = ledger.progress_logger(progress or (lambda _msg: None))
     lock = pipeline_lock(settings, "ingest") if take_lock else nullcontext()
-    with lock, ledger.step(settings, "ingest", "bronze") as step, \
-            landing_view(settings, say) as local:
-        report = _ingest(local, files, say)
-        if settings.landing_store is not None:
-            report.landing = settings.landing_store.uri()
-        record_ingest(local, step, report)
-        return report
+    with lock, ledger.step(settings, "ingest", "bronze") as step:
+        # Taken before the landing zone is listed: an object written after the listing
+        # is newer than its batch, so the next run reads it again (``landing_view``).
+        ingested_at = datetime.now(UTC)
+        with landing_view(settings, say, whole_zone=files is None) as (local, unchanged):
+            report = _ingest(local, files, say, ingested_at)
+            report.outcomes[:0] = unchanged
+            if settings.landing_store is not None:
+                report.landing = settings.landing_store.uri()
+            record_ingest(local, step, report)
+            return report
 
 
 @contextmanager
-def landing_view(settings: Settings, say: Progress) -> Iterator[Settings]:
+def landing_view(settings: Settings, say: Progress, *, whole_zone: bool = True
+                 ) -> Iterator[tuple[Settings, list[FileOutcome]]]:
     """Settings whose ``landing`` is a local folder holding the landing zone's files.
 
     A local landing zone is used as it is. An object-storage landing zone is copied into a
     private folder under the local state's ``_staging/`` for the run (the batch identity
-    is the hash of the bytes, so every byte is read anyway) and removed afterwards; copies
-    a killed run left behind go first (the caller holds the pipeline lock).
+    is the hash of the bytes) and removed afterwards; copies a killed run left behind go
+    first (the caller holds the pipeline lock). With ``whole_zone``, an object that a
+    committed batch loaded and that was not written since (same key, same size, last
+    modified before the batch was committed) is not copied again: it comes back as a
+    ``duplicate`` outcome, so a daily ingest reads only the new exports, not the history.
     """
     store = settings.landing_store
     if store is None:
-        yield settings
+        yield settings, []
         return
     for stale in settings.staging.glob("landing-*"):
         shutil.rmtree(stale, ignore_errors=True)
     local = settings.staging / f"landing-{uuid.uuid4().hex[:12]}"
     try:
-        objects = store.listing()
+        objects = store.stats()
+        unchanged = _unchanged_objects(settings, objects) if whole_zone else {}
+        wanted = sorted(set(objects) - set(unchanged))
         from pyarrow import fs as pafs  # noqa: PLC0415 - only object-storage landing zones
 
-        if objects:
-            with store.errors("copying the landing zone"):
+        with store.errors("copying the landing zone"):
+            if wanted and not unchanged:  # the first ingest: one recursive copy
                 pafs.copy_files(store.fs_path(), str(local), source_filesystem=store.fs,
                                 destination_filesystem=pafs.LocalFileSystem(),
                                 use_threads=True)
-            say(f"ingest: read {len(objects):,} landing object(s), "
-                f"{sum(objects.values()) / 1e6:,.1f} MB, from {store.uri()}")
+            for relative in wanted if unchanged else []:
+                (local / relative).parent.mkdir(parents=True, exist_ok=True)
+                pafs.copy_files(store.fs_path(relative), str(local / relative),
+                                source_filesystem=store.fs,
+                                destination_filesystem=pafs.LocalFileSystem())
+        say(f"ingest: read {len(wanted):,} landing object(s), "
+            f"{sum(objects[k][0] for k in wanted) / 1e6:,.1f} MB, from {store.uri()}"
+            + (f"; {len(unchanged):,} already loaded and unchanged" if unchanged else ""))
         local.mkdir(parents=True, exist_ok=True)
-        yield dataclasses.replace(settings, landing=local)
+        yield dataclasses.replace(settings, landing=local), sorted(
+            unchanged.values(), key=lambda outcome: outcome.landing_file)
     finally:
         shutil.rmtree(local, ignore_errors=True)
+
+
+def _unchanged_objects(settings: Settings, objects: dict[str, tuple[int, datetime | None]]
+                       ) -> dict[str, FileOutcome]:
+    """The landing objects a committed batch loaded and nobody wrote since, as duplicates."""
+    if not Manifest.exists(settings):
+        return {}
+    manifest = Manifest.open(settings, read_only=True)
+    try:
+        committed = {b.landing_file: b for b in manifest.batches()}
+    finally:
+        manifest.close()
+    unchanged = {}
+    for relative, (size, modified) in objects.items():
+        batch = committed.get(relative)
+        if (batch is None or modified is None or size != batch.file_bytes
+                or modified >= datetime.fromisoformat(batch.ingested_at)):
+            continue
+        unchanged[relative] = FileOutcome(
+            relative, "duplicate", batch.batch_id,
+            message=f"already loaded on {batch.ingested_at[:19]} and not written since; "
+                    "nothing to do")
+    return unchanged
 
 
 def record_ingest(settings: Settings, step: ledger.Step, report: IngestReport) -> None:
@@ -279,7 +319,8 @@ class _Pending:
     bad: _LazyWriter | None = None
 
 
-def _ingest(settings: Settings, files: list[str] | None, say: Progress) -> IngestReport:
+def _ingest(settings: Settings, files: list[str] | None, say: Progress,
+            ingested_at: datetime) -> IngestReport:
     started = time.perf_counter()
     settings.ensure_dirs()
     manifest = Manifest.open(settings)
@@ -300,7 +341,6 @@ def _ingest(settings: Settings, files: list[str] | None, say: Progress) -> Inges
             result = classify(settings.landing, path)
             (candidates if isinstance(result, LandingFile) else problems).append(result)  # type: ignore[arg-type]
         candidates.sort(key=lambda f: f.sort_key)
-    ingested_at = datetime.now(UTC)
 
     total = len(candidates) + len(problems)
     step = max(1, -(-total // PROGRESS_STEPS))

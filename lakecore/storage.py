@@ -18,6 +18,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
@@ -222,14 +223,24 @@ class ObjectStore:
 
     def listing(self, relative: str = "") -> dict[str, int]:
         """Every object below ``relative``: its path relative to the location, and its size."""
+        return {path: size for path, (size, _) in self.stats(relative).items()}
+
+    def stats(self, relative: str = "") -> dict[str, tuple[int, datetime | None]]:
+        """Every object below ``relative``: its relative path, size and last-modified time.
+
+        The time is the server's (S3 ``LastModified``, timezone-aware): any PUT of the key,
+        even of the same bytes, moves it forward.
+        """
         from pyarrow import fs as pafs  # noqa: PLC0415
 
         base = self.location.fs_path
         with self.errors(f"listing {relative or '/'}"):
             infos = self.fs.get_file_info(pafs.FileSelector(
                 self.fs_path(relative), recursive=True, allow_not_found=True))
-        return {info.path[len(base):].lstrip("/"): int(info.size or 0) for info in infos
-                if info.type == pafs.FileType.File}
+        return {info.path[len(base):].lstrip("/"): (
+                    int(info.size or 0),
+                    info.mtime.replace(tzinfo=info.mtime.tzinfo or UTC) if info.mtime else None)
+                for info in infos if info.type == pafs.FileType.File}
 
     def size(self, relative: str) -> int | None:
         """The size of the object ``relative``, or None when there is none."""

@@ -189,10 +189,26 @@ def test_ingest_killed_after_upload_then_rerun_loads_each_batch_once(
     assert list_orphans(settings) == []
     assert list(settings.staging.glob("landing-*")) == []  # the killed run's landing copy
     assert sum(b.landed_rows for b in batches) == report.landed_rows > 0
-    # When a third run starts, then every file is a duplicate
-    again = ingest(settings)
+    # When a third run starts, then every file is a duplicate, and none is read again
+    landing = settings.landing_store
+    assert landing is not None
+    lines: list[str] = []
+    again = ingest(settings, progress=lines.append)
     assert again.count("duplicate") == landing_files
     assert again.landed_rows == 0
+    assert (f"ingest: read 0 landing object(s), 0.0 MB, from {landing.uri()}; "
+            f"{landing_files} already loaded and unchanged") in lines
+    # When one export is written again with the same bytes, then only it is read (and
+    # found a duplicate by its hash); the same key with other bytes is a new batch
+    first = batches[0].landing_file
+    body = landing.read_range(first, 0, batches[0].file_bytes)
+    with landing.fs.open_output_stream(landing.fs_path(first)) as out:
+        out.write(body)
+    lines.clear()
+    rewritten = ingest(settings, progress=lines.append)
+    assert rewritten.count("duplicate") == landing_files
+    assert any(line.startswith("ingest: read 1 landing object(s)") for line in lines), lines
+    assert len(Manifest(settings.manifest_path).batches()) == landing_files
 
 
 @pytest.mark.parametrize("case", [
