@@ -9,11 +9,15 @@ that state. The landing-file builders these tests use are in ``tests.helpers.lak
 from __future__ import annotations
 
 import shutil
+from collections.abc import Callable
+from datetime import date
 from pathlib import Path
 
 import pytest
 
+from ingestion.loader import ingest
 from lakecore.settings import Settings
+from tests.helpers.lakehouse import daily_exports
 
 KEEP = "warehouse/dbt_target"
 
@@ -36,3 +40,36 @@ def lake(dbt_root: Path) -> Settings:
             if child != kept:
                 shutil.rmtree(child) if child.is_dir() else child.unlink()
     return Settings.from_env(root=dbt_root)
+
+
+#: Published lakehouses by number of daily exports, kept by this worker process.
+_PUBLISHED: dict[int, tuple[Path, list[date]]] = {}
+
+
+@pytest.fixture
+def published_lake(lake: Settings, tmp_path_factory: pytest.TempPathFactory
+                   ) -> Callable[[int], list[date]]:
+    """``published_lake(days)`` fills ``lake`` with ``days`` daily exports, ingested and built.
+
+    The first test of a worker to ask for ``days`` ingests and builds them (models only) and
+    keeps a copy of the root; later tests get that copy at the same root path, so every
+    recorded path and dbt's parse state stay valid: the bytes the same build would write,
+    without running it again. Returns the export dates.
+    """
+    from transform.build import build
+
+    def make(days: int) -> list[date]:
+        if days in _PUBLISHED:
+            kept, dates = _PUBLISHED[days]
+            shutil.copytree(kept, lake.root, symlinks=True, dirs_exist_ok=True)
+            return list(dates)
+        dates = daily_exports(lake.landing, days)
+        report = ingest(lake)
+        assert report.quarantined_rows == 0, report.summary()
+        build(lake, tests=False)
+        kept = tmp_path_factory.mktemp(f"published-{days}-days") / "lakehouse"
+        shutil.copytree(lake.root, kept, symlinks=True)
+        _PUBLISHED[days] = (kept, dates)
+        return list(dates)
+
+    return make

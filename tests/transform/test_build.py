@@ -13,7 +13,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import date, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -216,14 +216,13 @@ def test_reference_metrics_match_to_the_cent(kitchen_sink_lake: Settings) -> Non
     assert_matches_reference(kitchen_sink_lake, KITCHEN_SINK)
 
 
-def test_unknown_plan_fails_naming_rows_and_keeps_published_gold(lake: Settings) -> None:
+def test_unknown_plan_fails_naming_rows_and_keeps_published_gold(
+        lake: Settings, published_lake: Callable[[int], list[date]]) -> None:
     """Given a published build, when a counting subscription version naming an undelivered plan is
     ingested and the build runs, then it fails naming the dbt test and the row, and readers still
     see the previous publication."""
     # Given a published build
-    dates = daily_exports(lake.landing, 2)
-    ingest_all(lake)
-    build(lake, tests=False)
+    dates = published_lake(2)
     published = read_gold(lake, ("mrr_movements_monthly",))
     # When a counting subscription version names a plan nobody delivered
     write_jsonl(lake.landing, "billing/subscriptions", dates[-1], [
@@ -243,14 +242,13 @@ def test_unknown_plan_fails_naming_rows_and_keeps_published_gold(lake: Settings)
     assert len(read_publications(lake)) == 1
 
 
-def test_corrupt_catalog_is_moved_aside_and_rebuilt(lake: Settings) -> None:
+def test_corrupt_catalog_is_moved_aside_and_rebuilt(
+        lake: Settings, published_lake: Callable[[int], list[date]]) -> None:
     """Given a built lakehouse whose Gold catalog file is corrupted (F13), when the next build
     starts, then it moves the catalog aside and rebuilds the same Gold from Bronze, leaving Bronze
     untouched."""
     # Given a built lakehouse whose Gold catalog got corrupted (F13)
-    daily_exports(lake.landing, 2)
-    ingest_all(lake)
-    build(lake, tests=False)
+    published_lake(2)
     before = read_gold(lake)
     bronze = sorted(p.read_bytes() for p in lake.bronze.rglob("*.parquet"))
     (lake.warehouse / "gold.sqlite").write_bytes(b"not a database" * 100)
@@ -273,14 +271,13 @@ build(Settings.from_env(root=sys.argv[1]), full_refresh=True, tests=False,
 """
 
 
-def test_build_killed_midway_keeps_published_gold_and_reruns(lake: Settings) -> None:
+def test_build_killed_midway_keeps_published_gold_and_reruns(
+        lake: Settings, published_lake: Callable[[int], list[date]]) -> None:
     """Given a published build, when a full rebuild in another process is SIGKILLed while it writes
     Gold, then readers during and after it see the last published Gold (F7), and a rerun gives that
     same Gold (F3)."""
     # Given a published build (F3, F7)
-    daily_exports(lake.landing, 3)
-    ingest_all(lake)
-    build(lake, tests=False)
+    published_lake(3)
     published = read_gold(lake)
     # When a full rebuild in another process is SIGKILLed while it writes Gold
     process = subprocess.Popen(
@@ -312,15 +309,14 @@ def lakehouse_cli(settings: Settings, *args: str) -> subprocess.CompletedProcess
                           check=False)
 
 
-def test_damaged_bronze_is_named_refused_by_the_build_and_reingested(lake: Settings) -> None:
+def test_damaged_bronze_is_named_refused_by_the_build_and_reingested(
+        lake: Settings, published_lake: Callable[[int], list[date]]) -> None:
     """Given a published build whose Bronze has one bit-flipped and one truncated file (F12), when
     `lakehouse verify` and a build run, then both name the two files and the recovery, the build
     publishes nothing; after `lakehouse reingest` of the named landing files, verify passes and the
     build publishes the same Gold as before."""
     # Given a published build
-    daily_exports(lake.landing, 2)
-    ingest_all(lake)
-    build(lake, tests=False)
+    published_lake(2)
     published = read_gold(lake)
     untouched = {p: p.read_bytes() for p in lake.bronze.rglob("*.parquet")}
     flipped, truncated = sorted(untouched)[:2]
@@ -379,14 +375,13 @@ def one_line_error(done: subprocess.CompletedProcess[str], *needles: str) -> Non
         assert needle in done.stderr, done.stderr
 
 
-def test_a_garbled_publication_record_is_one_line_and_rebuild_recovers(lake: Settings) -> None:
+def test_a_garbled_publication_record_is_one_line_and_rebuild_recovers(
+        lake: Settings, published_lake: Callable[[int], list[date]]) -> None:
     """Given a published build whose warehouse/published.json is garbled (F13), when readers and
     a build start, then each says in one line that the record is damaged and names `lakehouse
     rebuild`; rebuild moves the warehouse aside and publishes the same Gold, Bronze untouched."""
     # Given a published build whose publication record is garbled
-    daily_exports(lake.landing, 2)
-    ingest_all(lake)
-    build(lake, tests=False)
+    published_lake(2)
     published = read_gold(lake)
     bronze = {p: p.read_bytes() for p in lake.bronze.rglob("*.parquet")}
     lake.published_path.write_text('{"current": {"silver_snap')
@@ -404,12 +399,11 @@ def test_a_garbled_publication_record_is_one_line_and_rebuild_recovers(lake: Set
     assert kept[0].read_text() == '{"current": {"silver_snap'
 
 
-def test_a_damaged_catalog_is_one_line_for_readers(lake: Settings) -> None:
+def test_a_damaged_catalog_is_one_line_for_readers(
+        lake: Settings, published_lake: Callable[[int], list[date]]) -> None:
     """Given a published build whose Silver catalog is truncated (F13), when `lakehouse sql` and
     `summary` run, then each says in one line which catalog is damaged and how to rebuild."""
-    daily_exports(lake.landing, 1)
-    ingest_all(lake)
-    build(lake, tests=False)
+    published_lake(1)
     catalog = lake.warehouse / "silver.sqlite"
     catalog.write_bytes(catalog.read_bytes()[:100])
     for args in (["sql", "select 1"], ["summary"]):
@@ -417,15 +411,14 @@ def test_a_damaged_catalog_is_one_line_for_readers(lake: Settings) -> None:
                        "lakehouse rebuild")
 
 
-def test_a_damaged_manifest_is_one_line_and_is_recovered_from_lineage(lake: Settings) -> None:
+def test_a_damaged_manifest_is_one_line_and_is_recovered_from_lineage(
+        lake: Settings, published_lake: Callable[[int], list[date]]) -> None:
     """Given a published build whose manifest is garbled (F13), when status, ingest and sql run,
     then each says in one line that the manifest is damaged and names `lakehouse rebuild
     --manifest`; that command re-creates every batch from Bronze's lineage, after which ingest
     loads nothing again and a build gives the same Gold."""
     # Given a published build whose manifest is garbled
-    daily_exports(lake.landing, 3)
-    ingest_all(lake)
-    build(lake, tests=False)
+    published_lake(3)
     published = read_gold(lake)
     kept = ("batch_id", "source", "entity", "export_date", "landing_file", "file_bytes",
             "input_rows", "landed_rows", "quarantined_rows", "bronze_file", "bronze_sha256",
@@ -463,7 +456,7 @@ def test_a_damaged_manifest_is_one_line_and_is_recovered_from_lineage(lake: Sett
 
 
 def test_sixteen_dashboard_sessions_during_a_publishing_build_see_old_or_new_gold(
-        lake: Settings) -> None:
+        lake: Settings, published_lake: Callable[[int], list[date]]) -> None:
     """Given a published build and new data ingested, when 16 dashboard sessions query the metric
     layer in a loop while a build in another process runs and publishes (F7 under load), then
     every query succeeds within a bounded wait and each answer is exactly the previous or the new
@@ -477,9 +470,7 @@ def test_sixteen_dashboard_sessions_during_a_publishing_build_see_old_or_new_gol
         return fetch_dashboard(lake).kpis.to_pylist()
 
     # Given a published build and a new subscription ingested (not yet built)
-    dates = daily_exports(lake.landing, 2)
-    ingest_all(lake)
-    build(lake, tests=False)
+    dates = published_lake(2)
     old = answer()
     write_jsonl(lake.landing, "billing/subscriptions", dates[-1], [
         subscription("s_load", "a4", "p_usd", "active", at=ts(dates[-1], 21),
