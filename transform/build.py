@@ -182,12 +182,16 @@ def _build(settings: Settings, *, select: str | None, full_refresh: bool,
                          selected=plan.select)
     say(f"dbt {args[0]}{' --full-refresh' if full_refresh else ''}"
         f"{f' --select {selection}' if selection else ''}")
+    target = settings.warehouse / "dbt_target"
+    compiled = daily.read_compiled(target) if plan.select is not None else {}
     with ledger.step(settings, f"dbt_{args[0]}", "silver+gold") as step:
         with dbt_environment(settings, written_since=plan.written_since):
             try:
                 counted = collect(invoke(args, say))
             finally:
                 release_connection()
+        if compiled:  # the lineage and the docs read every model's SQL from the manifest
+            daily.restore_compiled(target, compiled)
         for name in ("models", "tests", "unit_tests", "skipped", "failures", "warnings"):
             setattr(result, name, getattr(counted, name))
         record_dbt_step(settings, step, counted)

@@ -154,3 +154,52 @@ def record(settings: Settings, *, fingerprint: str, inputs: Inputs, tested: bool
         "publication": [publication.silver_snapshot, publication.gold_snapshot],
     }, indent=1) + "\n")
     partial.replace(path)
+
+
+#: What a compiled node of dbt's manifest carries beyond what parsing gives it.
+_COMPILED_FIELDS = ("compiled", "compiled_code", "compiled_path", "extra_ctes_injected",
+                    "extra_ctes")
+
+
+def read_compiled(target: Path) -> dict[str, dict[str, object]]:
+    """The compiled SQL of every node of the last build's dbt manifest, by unique id.
+
+    A selection compiles only what it selects; ``restore_compiled`` gives the rest of the
+    manifest (read by the column lineage and the docs) the SQL of the previous build.
+    """
+    try:
+        nodes = json.loads((target / "manifest.json").read_text())["nodes"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return {}
+    return {uid: {"checksum": node.get("checksum"),
+                  **{name: node.get(name) for name in _COMPILED_FIELDS}}
+            for uid, node in nodes.items() if node.get("compiled_code")}
+
+
+def restore_compiled(target: Path, previous: dict[str, dict[str, object]]) -> int:
+    """Give every node the selection did not compile its previous compiled SQL.
+
+    Only where the node's file checksum is unchanged (the project's fingerprint already
+    is): its SQL compiles to the same text. The manifest is replaced by rename.
+
+    Returns:
+        How many nodes got their SQL back.
+    """
+    path = target / "manifest.json"
+    try:
+        manifest = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return 0
+    restored = 0
+    for uid, node in manifest.get("nodes", {}).items():
+        before = previous.get(uid)
+        if node.get("compiled_code") or before is None \
+                or before["checksum"] != node.get("checksum"):
+            continue
+        node.update({name: before[name] for name in _COMPILED_FIELDS})
+        restored += 1
+    if restored:
+        partial = path.with_suffix(".json.tmp")
+        partial.write_text(json.dumps(manifest))
+        partial.replace(path)
+    return restored

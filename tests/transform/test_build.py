@@ -642,6 +642,7 @@ def test_a_daily_build_skips_unit_tests_only_while_the_project_is_unchanged(
     # Given a lakehouse built with all data and unit tests
     from transform import build as build_module
     from transform import daily
+    from transform.column_lineage import direct_upstream
 
     shutil.copytree(KITCHEN_SINK, lake.landing)
     ingest(lake)
@@ -666,6 +667,8 @@ def test_a_daily_build_skips_unit_tests_only_while_the_project_is_unchanged(
     assert daily_build.unit_tests == 0
     assert 0 < daily_build.models < first.models
     assert 0 < daily_build.tests < first.tests
+    # (the models it left out keep their compiled SQL, which the column lineage reads)
+    assert direct_upstream(lake, "dim_plans")["tier"]
     # and the events' tests check only the rows of the batches committed since the last build
     assert f"_ingested_at > cast('{built_through}' as timestamptz)" in compiled_test(
         lake, "unique_stg_app__events_event_id")
