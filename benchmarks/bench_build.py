@@ -12,7 +12,8 @@ wall time is what a user waits for and its peak RSS its own):
    threads, writing the same tables into two DuckDB database files (``silver`` and
    ``gold``): no dbt, no DuckLake, no tests, no publication;
 4. **a day**: put the held-back export back, ``ingest`` it and ``build`` (with tests),
-   reported as a share of the full build with tests.
+   reported as a share of the full build with tests, with its dbt node profile; then
+   the same ``build`` again with nothing new (ADR 0023: no dbt node runs).
 
 Targets (issue "the scale its users have"): full build at most 1.5x the floor; one more
 day (ingest + build with tests) at most 15 % of a full build with tests at scale 10 and
@@ -131,6 +132,21 @@ def _models_seconds(root: Path) -> dict[str, float]:
             for r in results["results"] if r["unique_id"].startswith("model.")}
 
 
+def _node_profile(root: Path) -> dict[str, Any]:
+    """Nodes and seconds per resource type of the last dbt invocation, slowest tests first."""
+    results = json.loads((root / "warehouse" / "dbt_target" / "run_results.json").read_text())
+    profile: dict[str, Any] = {"dbt_elapsed": round(results.get("elapsed_time", 0.0), 2)}
+    for kind in ("model", "test", "unit_test"):
+        nodes = [r for r in results["results"] if r["unique_id"].startswith(f"{kind}.")]
+        profile[kind] = {"count": len(nodes),
+                         "seconds": round(sum(r["execution_time"] for r in nodes), 2)}
+    tests = sorted((r for r in results["results"] if r["unique_id"].startswith("test.")),
+                   key=lambda r: -r["execution_time"])
+    profile["slowest_tests"] = {r["unique_id"].rsplit(".", 2)[-2]: round(r["execution_time"], 3)
+                                for r in tests[:5]}
+    return profile
+
+
 def bench_scale(scale: float, seed: int, workdir: Path) -> dict[str, Any]:
     """Every phase at one scale; the figures as a dict."""
     root = workdir / f"scale-{scale:g}"
@@ -162,6 +178,10 @@ def bench_scale(scale: float, seed: int, workdir: Path) -> dict[str, Any]:
     day_ingest = phase("daily_ingest", "ingest")
     day_build = phase("daily_build_with_tests", "build")
     daily_models = _models_seconds(root)
+    daily_profile = _node_profile(root)
+    say(f"daily build profile: {daily_profile}")
+    # A build with nothing new runs no dbt node (ADR 0023): check, health, no publication.
+    phase("no_new_data_build", "build")
     daily_share = (day_ingest + day_build) / with_tests
     return {
         "scale": scale,
@@ -170,6 +190,7 @@ def bench_scale(scale: float, seed: int, workdir: Path) -> dict[str, Any]:
         "phases": phases,
         "full_build_vs_floor": round(full / floor["seconds"], 3),
         "daily_share_of_full_with_tests": round(daily_share, 3),
+        "daily_build_profile": daily_profile,
         "model_seconds": {"full": full_models, "daily": daily_models,
                           "floor": {k.removeprefix("model."): v for k, v in floor.items()
                                     if k.startswith("model.")}},

@@ -33,7 +33,7 @@ from lakecore.duck import install_extensions
 from lakecore.errors import BuildError, LakehouseError, UserInputError, is_disk_full
 from lakecore.lock import pipeline_lock
 from lakecore.settings import DBT_PROJECT_DIR, Settings
-from transform import catalogs, health, warehouse
+from transform import catalogs, daily, health, warehouse
 from transform.dbt_runner import (
     DbtOutcome,
     NodeResult,
@@ -56,6 +56,10 @@ class BuildResult(DbtOutcome):
     command: str = "build"
     #: False for a models-only build: its publication was not checked by any test.
     tested: bool = True
+    #: Why no dbt node ran (nothing changed since the last build, ADR 0023); else "".
+    nothing_to_build: str = ""
+    #: The dbt selection a daily build chose (models downstream of changed Bronze).
+    selected: str | None = None
 
     @property
     def success(self) -> bool:
@@ -69,7 +73,12 @@ class BuildResult(DbtOutcome):
                 f"{len(self.warnings)} warnings, {self.skipped} skipped "
                 f"in {self.seconds:.1f}s")
         lines = [head]
-        if self.publication is not None:
+        if self.nothing_to_build and self.publication is not None:
+            lines.append(f"nothing to build: {self.nothing_to_build}; Gold stays the "
+                         f"publication as of {self.publication.as_of_date} (silver snapshot "
+                         f"{self.publication.silver_snapshot}, gold snapshot "
+                         f"{self.publication.gold_snapshot})")
+        elif self.publication is not None:
             lines.append(f"published Gold as of {self.publication.as_of_date} "
                          f"(silver snapshot {self.publication.silver_snapshot}, "
                          f"gold snapshot {self.publication.gold_snapshot})"
@@ -144,58 +153,112 @@ def _build(settings: Settings, *, select: str | None, full_refresh: bool,
     with ledger.step(settings, "verify_bronze", "bronze") as step:
         step.files_read = _refuse_damaged_bronze(settings, say)
     started = time.perf_counter()
+    if _prepare(settings, say):
+        full_refresh = True
+
+    # A build of the whole project runs only what its new batches can change (ADR 0023).
+    whole = models and select is None
+    project = project_fingerprint() if select is None else None
+    inputs = daily.read_inputs(settings) if whole else daily.Inputs({}, None)
+    plan = (daily.plan(settings, fingerprint=project, inputs=inputs, tests=tests)
+            if whole and project is not None and not full_refresh else daily.Plan(select=None))
+    if plan.skip:
+        return _nothing_to_build(settings, plan, say=say, started=started, tests=tests)
+    if whole:
+        daily.forget(settings)  # until this build succeeds, the next one runs everything
+    # Only a whole-project run with tests reads or records the unit tests' last pass.
+    fingerprint = project if tests else None
+    unit_tests_current = (models and not full_refresh and fingerprint is not None
+                          and unit_tests_passed_for(_unit_tests_stamp(settings)) == fingerprint)
+    selection = select if select is not None else plan.select
+    args = _dbt_args(settings, select=selection, full_refresh=full_refresh, tests=tests,
+                     models=models, unit_tests=not unit_tests_current)
+    if unit_tests_current:
+        say("unit tests skipped: the dbt project is unchanged since they last passed")
+    if plan.select is not None:
+        say(f"daily build: {plan.reason} (ADR 0023)")
+
+    result = BuildResult(full_refresh=full_refresh and models, command=args[0], tested=tests,
+                         selected=plan.select)
+    say(f"dbt {args[0]}{' --full-refresh' if full_refresh else ''}"
+        f"{f' --select {selection}' if selection else ''}")
+    target = settings.warehouse / "dbt_target"
+    compiled = daily.read_compiled(target) if plan.select is not None else {}
+    with ledger.step(settings, f"dbt_{args[0]}", "silver+gold") as step:
+        with dbt_environment(settings, written_since=plan.written_since):
+            try:
+                counted = collect(invoke(args, say))
+            finally:
+                release_connection()
+        if compiled:  # the lineage and the docs read every model's SQL from the manifest
+            daily.restore_compiled(target, compiled)
+        for name in ("models", "tests", "unit_tests", "skipped", "failures", "warnings"):
+            setattr(result, name, getattr(counted, name))
+        record_dbt_step(settings, step, counted)
+        result.seconds = time.perf_counter() - started
+        _raise_failures(settings, result, say)
+        if fingerprint is not None and not unit_tests_current and result.unit_tests:
+            record_unit_tests_passed(_unit_tests_stamp(settings), fingerprint)
+    if models:
+        result.publication = _publish(settings, say)
+        if whole and project is not None:
+            # A selection ran tests only when what it left out was tested before (plan).
+            daily.record(settings, fingerprint=project, inputs=inputs, tested=tests,
+                         publication=result.publication)
+    health.run_checks(settings, say)
+    result.seconds = time.perf_counter() - started
+    say(result.summary())
+    return result
+
+
+def _raise_failures(settings: Settings, result: BuildResult, say: Progress) -> None:
+    """Raise when a model or test failed: one line for a full disk, else every failure."""
+    full = [f.name for f in result.failures if "No space left" in f.message]
+    if full:
+        raise BuildError(_disk_full_message(settings, f"while building {', '.join(full)}"))
+    if result.failures:
+        health.run_checks(settings, say)
+        published = warehouse.read_publications(settings)
+        kept = (f"Gold still shows the last successful build (as of "
+                f"{published[-1].as_of_date})" if published
+                else "no Gold has been published yet")
+        raise BuildError(f"build failed; {kept}\n" + result.summary())
+
+
+def _prepare(settings: Settings, say: Progress) -> bool:
+    """Folders, extensions, empty schemas and catalogs; True when a catalog was recovered."""
     settings.ensure_dirs()
     for path in (settings.warehouse, settings.duckdb_temp, *_local_layer_folders(settings)):
         path.mkdir(parents=True, exist_ok=True)
     install_extensions(settings)
     write_empty_schemas(settings)
-    if catalogs.recover_catalogs(settings, say):
-        full_refresh = True
+    recovered = catalogs.recover_catalogs(settings, say)
     catalogs.prepare_catalogs(settings)
+    return recovered
 
-    # Only a whole-project run with tests reads or records the unit tests' last pass.
-    fingerprint = project_fingerprint() if tests and select is None else None
-    unit_tests_current = (models and not full_refresh and fingerprint is not None
-                          and unit_tests_passed_for(_unit_tests_stamp(settings)) == fingerprint)
-    args = _dbt_args(settings, select=select, full_refresh=full_refresh, tests=tests,
-                     models=models, unit_tests=not unit_tests_current)
-    if unit_tests_current:
-        say("unit tests skipped: the dbt project is unchanged since they last passed")
 
-    result = BuildResult(full_refresh=full_refresh and models, command=args[0], tested=tests)
-    say(f"dbt {args[0]}{' --full-refresh' if full_refresh else ''}"
-        f"{f' --select {select}' if select else ''}")
-    with ledger.step(settings, f"dbt_{args[0]}", "silver+gold") as step:
-        with dbt_environment(settings):
-            try:
-                counted = collect(invoke(args, say))
-            finally:
-                release_connection()
-        for name in ("models", "tests", "unit_tests", "skipped", "failures", "warnings"):
-            setattr(result, name, getattr(counted, name))
-        record_dbt_step(settings, step, counted)
-        result.seconds = time.perf_counter() - started
-        full = [f.name for f in result.failures if "No space left" in f.message]
-        if full:
-            raise BuildError(_disk_full_message(settings, f"while building {', '.join(full)}"))
-        if result.failures:
-            health.run_checks(settings, say)
-            published = warehouse.read_publications(settings)
-            kept = (f"Gold still shows the last successful build (as of "
-                    f"{published[-1].as_of_date})" if published
-                    else "no Gold has been published yet")
-            raise BuildError(f"build failed; {kept}\n" + result.summary())
-        if fingerprint is not None and not unit_tests_current and result.unit_tests:
-            record_unit_tests_passed(_unit_tests_stamp(settings), fingerprint)
-    if models:
-        with ledger.step(settings, "publish", "gold") as step:
-            catalogs.compact_deletes(settings, say)
-            silver, gold, as_of = catalogs.latest_snapshots(settings)
-            result.publication = warehouse.publish(settings, silver_snapshot=silver,
-                                                   gold_snapshot=gold, as_of_date=as_of)
-            catalogs.expire_old_builds(settings, keep=catalogs.KEEP_PUBLICATIONS, say=say)
-            step.detail = {"as_of_date": as_of, "silver_snapshot": silver,
-                           "gold_snapshot": gold}
+def _publish(settings: Settings, say: Progress) -> warehouse.Publication:
+    """Publish the catalogs' newest snapshots and expire the oldest builds."""
+    with ledger.step(settings, "publish", "gold") as step:
+        catalogs.compact_deletes(settings, say)
+        silver, gold, as_of = catalogs.latest_snapshots(settings)
+        publication = warehouse.publish(settings, silver_snapshot=silver,
+                                        gold_snapshot=gold, as_of_date=as_of)
+        catalogs.expire_old_builds(settings, keep=catalogs.KEEP_PUBLICATIONS, say=say)
+        step.detail = {"as_of_date": as_of, "silver_snapshot": silver,
+                       "gold_snapshot": gold}
+    return publication
+
+
+def _nothing_to_build(settings: Settings, plan: daily.Plan, *, say: Progress,
+                      started: float, tests: bool) -> BuildResult:
+    """No batch since the last build of this project: run no dbt node, publish nothing."""
+    published = warehouse.read_publications(settings)
+    result = BuildResult(command="build", tested=tests, publication=published[-1],
+                         nothing_to_build=plan.reason)
+    with ledger.step(settings, "dbt_build", "silver+gold") as step:
+        step.detail = {"models": 0, "tests": 0, "unit_tests": 0, "failures": 0,
+                       "skipped_because": plan.reason}
     health.run_checks(settings, say)
     result.seconds = time.perf_counter() - started
     say(result.summary())

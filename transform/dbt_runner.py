@@ -155,10 +155,16 @@ def _storage_environment(settings: Settings) -> dict[str, str]:
 
 
 @contextmanager
-def dbt_environment(settings: Settings, *, bronze_batches: Path | None = None
-                    ) -> Iterator[None]:
-    """Set the environment the profile reads (``profile_environment``), restore it after."""
-    values = profile_environment(settings, bronze_batches=bronze_batches)
+def dbt_environment(settings: Settings, *, bronze_batches: Path | None = None,
+                    written_since: str | None = None) -> Iterator[None]:
+    """Set the environment the profile reads (``profile_environment``), restore it after.
+
+    ``written_since``: in a daily build, the newest commit time the previous build read;
+    tests configured with ``__written_since__`` then check only newer rows
+    (``dbt/macros/written_rows.sql``). Empty otherwise: every row.
+    """
+    values = {**profile_environment(settings, bronze_batches=bronze_batches),
+              "LAKEHOUSE_DBT_WRITTEN_SINCE": written_since or ""}
     saved = {key: os.environ.get(key) for key in values}
     os.environ.update(values)
     try:

@@ -122,23 +122,37 @@ def test_simulated_daily_builds_equal_a_full_rebuild_and_a_rerun_changes_nothing
     # ingested and built one export at a time (F10)
     simulate(lake.staging / "landing", scale=0.02, start=date(2024, 11, 1),
              end=date(2025, 3, 3), daily_days=3)
+    # (after the first, each build runs only the models downstream of the entities that
+    # received batches: the daily exports bring no plans, ADR 0023)
+    selections = []
     for export_date in ("2025-02-28", "2025-03-01", "2025-03-02", "2025-03-03"):
         for folder in (lake.staging / "landing").glob(f"*/*/{export_date}"):
             shutil.copytree(folder, lake.landing / folder.relative_to(lake.staging / "landing"))
         ingest_all(lake)
-        build(lake, tests=False)
+        result = build(lake, tests=False)
+        selections.append((result.selected, result.models))
+    assert selections[0] == (None, 26)
+    for selected, models in selections[1:]:
+        assert selected is not None
+        assert "source:app.events+" in selected
+        assert "source:lakehouse.batches+" in selected
+        assert "plans" not in selected
+        assert models <= 24  # never stg_billing__plans or dim_plans
     incremental = read_gold(lake)
     events = silver_events(lake)
     events_files = data_files(lake, "silver", "stg_app__events")
     usage_files = data_files(lake, "gold", "fct_account_daily_usage")
     # When it is built again without new data (F9)
-    build(lake, tests=False)
-    # Then nothing changes and the incremental models wrote nothing
+    rerun = build(lake, tests=False)
+    # Then no dbt node ran, nothing changed and nothing was published
+    assert rerun.nothing_to_build == "no batch was committed since the last build"
+    assert (rerun.models, rerun.tests) == (0, 0)
+    assert "nothing to build" in rerun.summary()
     assert read_gold(lake) == incremental
     assert silver_events(lake) == events
     assert data_files(lake, "silver", "stg_app__events") == events_files
     assert data_files(lake, "gold", "fct_account_daily_usage") == usage_files
-    assert len(read_publications(lake)) == 5
+    assert len(read_publications(lake)) == 4
     # When the same Bronze is rebuilt from scratch, Gold is identical (F10)
     build(lake, full_refresh=True, tests=False)
     full = read_gold(lake)
@@ -173,6 +187,12 @@ def test_incremental_daily_builds_equal_a_full_rebuild_with_late_data(lake: Sett
         ingest_all(lake)
         result = build(lake, tests=False)
         assert not result.full_refresh
+        # (each after the first runs only what depends on the entities that received
+        # batches, ADR 0023: the last day's fx correction among them)
+        assert (result.selected is None) == (index == 1)
+        if index == len(dates) - 1:
+            assert result.selected is not None
+            assert "source:billing.fx_rates+" in result.selected
         # (a models-only build publishes, and says that no test checked what it published)
         assert "; untested: --models-only ran no data or unit tests" in result.summary()
     after_incremental = read_gold(lake)
@@ -536,6 +556,8 @@ def test_data_later_than_the_lookback_is_applied_once(lake: Settings) -> None:
     ingest_all(lake)
     result = build(lake, tests=False)
     assert not result.full_refresh
+    assert result.selected == ("source:app.events+ source:billing.fx_rates+ "
+                               "source:lakehouse.batches+")
     incremental = read_gold(lake)
     # Then the late event counts once in its own day, the re-delivery not again
     usage = {(r[0], r[1]): r[2] for r in incremental["fct_account_daily_usage"]}
@@ -549,6 +571,11 @@ def test_data_later_than_the_lookback_is_applied_once(lake: Settings) -> None:
     full = read_gold(lake)
     for table in GOLD_TABLES:
         assert incremental[table] == full[table], table
+
+
+def compiled_test(settings: Settings, name: str) -> str:
+    """The SQL dbt ran for a data test in the last build."""
+    return next((settings.warehouse / "dbt_target" / "run").rglob(f"{name}.sql")).read_text()
 
 
 @pytest.fixture
@@ -598,24 +625,47 @@ def test_a_disk_full_during_a_build_is_one_line_and_keeps_published_gold(
 
 def test_a_daily_build_skips_unit_tests_only_while_the_project_is_unchanged(
         lake: Settings, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    """Given a lakehouse built with all data and unit tests, when it is built again, then the data
-    tests run and the unit tests are skipped (they passed for these very files); when the record
-    of that pass names other files, they run again; and any change to a model changes the
-    project's fingerprint."""
+    """Given a lakehouse built with all data and unit tests, when it is built again without new
+    data, then no dbt node runs; when a day brings new events, only what depends on them runs,
+    the unit tests are skipped (they passed for these very files) and the events' tests check
+    only the rows this run wrote; when the record of the unit tests' pass names other files,
+    they run again; and any change to a model changes the project's fingerprint."""
     # Given a lakehouse built with all data and unit tests
     from transform import build as build_module
+    from transform import daily
+    from transform.column_lineage import direct_upstream
 
     shutil.copytree(KITCHEN_SINK, lake.landing)
     ingest(lake)
     first = build(lake)
     assert first.unit_tests > 0
     assert first.tests > 0
-    # When it is built again, the data tests run and the unit tests are skipped
+    assert "_ingested_at > cast(" not in compiled_test(lake, "unique_stg_app__events_event_id")
+    # When it is built again without new data, no dbt node runs and nothing is published
+    again = build(lake)
+    assert again.nothing_to_build == "no batch was committed since the last build"
+    assert (again.models, again.tests, again.unit_tests) == (0, 0, 0)
+    assert len(read_publications(lake)) == 1
+    # When a day brings new events, only what depends on them (and on the batch list) runs
+    day = date(2025, 3, 17)
+    built_through = daily.read_inputs(lake).ingested_through
+    write_jsonl(lake.landing, "app/events", day, [event("evt_day_1", "acc_01", ts(day, 9))])
+    ingest(lake)
     said: list[str] = []
-    again = build(lake, progress=said.append)
-    assert (again.unit_tests, again.tests) == (0, first.tests)
+    daily_build = build(lake, progress=said.append)
+    assert daily_build.selected == "source:app.events+ source:lakehouse.batches+"
     assert "unit tests skipped: the dbt project is unchanged since they last passed" in said
-    # When the record of their last pass names other project files, they run again
+    assert daily_build.unit_tests == 0
+    assert 0 < daily_build.models < first.models
+    assert 0 < daily_build.tests < first.tests
+    # (the models it left out keep their compiled SQL, which the column lineage reads)
+    assert direct_upstream(lake, "dim_plans")["tier"]
+    # and the events' tests check only the rows of the batches committed since the last build
+    assert f"_ingested_at > cast('{built_through}' as timestamptz)" in compiled_test(
+        lake, "unique_stg_app__events_event_id")
+    assert len(read_publications(lake)) == 2
+    # When the record of the unit tests' pass names other project files, they run again
+    daily.forget(lake)
     stamp = lake.warehouse / "unit_tests_passed.json"
     stamp.write_text('{"project": "another project"}\n')
     assert build(lake).unit_tests == first.unit_tests
