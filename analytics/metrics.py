@@ -65,7 +65,6 @@ import sqlglot
 from analytics.filters import DIMENSIONS, MetricFilterError, MetricFilters, month_of
 from lakecore.settings import Settings
 from transform.readonly import Surface, shared_readonly, shared_surface
-from transform.spark_build import spark_gold_session
 
 #: Movements of ``fct_account_mrr_monthly`` in bridge order.
 MOVEMENTS = ("new", "expansion", "reactivation", "contraction", "churn")
@@ -102,6 +101,8 @@ def open_spark_metrics(settings: Settings) -> Iterator[ibis.BaseBackend]:
         lakecore.errors.EngineUnavailableError: The spark extra or Java is missing.
         transform.warehouse.WarehouseNotBuiltError: Nothing was built on Spark yet.
     """
+    from transform.spark_build import spark_gold_session  # noqa: PLC0415 - Spark only (ADR 0025)
+
     session = spark_gold_session(settings)
     yield ibis.pyspark.connect(session)
 

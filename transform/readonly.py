@@ -43,7 +43,6 @@ import pyarrow.parquet as pq
 
 from ingestion.contract import ENTITIES
 from ingestion.manifest import Manifest
-from lakecore import ledger
 from lakecore.settings import LAYERS, Settings, sql_literal
 from transform.warehouse import Publication, connect_readonly, current_publication
 
@@ -231,6 +230,8 @@ def _lock(con: duckdb.DuckDBPyConnection, spill: Path) -> None:
 # Bronze, quarantine and the manifest -----------------------------------------------------
 def _register_bronze(con: duckdb.DuckDBPyConnection, settings: Settings,
                      sources: dict[str, ds.Dataset | pa.Table]) -> None:
+    from lakecore import ledger  # noqa: PLC0415 - structlog: not for Gold readers (ADR 0025)
+
     # Nothing ingested yet: the manifest's tables, empty, in memory (the root stays untouched).
     manifest = (Manifest.open(settings, read_only=True)
                 if Manifest.exists(settings) else Manifest(Path(":memory:")))
