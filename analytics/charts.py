@@ -247,7 +247,7 @@ def mrr_trend_chart(kpis: pa.Table) -> alt.Chart:
         .encode(
             x=alt.X("yearmonth(month_start):T", title="month"),
             y=alt.Y("mrr_usd:Q", title="MRR (USD)"),
-            opacity=alt.condition(pick, alt.value(1.0), alt.value(0.4)),
+            opacity=alt.OpacityValue(**alt.condition(pick, alt.value(1.0), alt.value(0.4))),
             tooltip=[alt.Tooltip("yearmonth(month_start):T", title="month"),
                      alt.Tooltip("mrr_usd:Q", format="$,.2f", title="MRR"),
                      alt.Tooltip("paying_customers:Q", title="paying customers")],
@@ -280,14 +280,15 @@ def waterfall_chart(movements: pa.Table, month: date | None = None) -> alt.Chart
         x=alt.X("step:N", sort=alt.SortField("order"), title=None,
                 axis=alt.Axis(labelAngle=0)),
         y=alt.Y("start:Q", title="MRR (USD)", scale=alt.Scale(zero=False, domainMin=floor)),
-        y2="end:Q",
+        y2=alt.Y2("end"),
         color=alt.Color("kind:N", legend=None,
                         scale=alt.Scale(domain=list(colors), range=list(colors.values()))),
-        opacity=alt.condition(pick, alt.value(1.0), alt.value(0.5)),
-        tooltip=["step:N", alt.Tooltip("amount:Q", format="$,.2f")],
+        opacity=alt.OpacityValue(**alt.condition(pick, alt.value(1.0), alt.value(0.5))),
+        tooltip=[alt.Tooltip("step:N"), alt.Tooltip("amount:Q", format="$,.2f")],
     ).add_params(pick)
     labels = alt.Chart(data).mark_text(dy=-6, fontSize=11).encode(
-        x=alt.X("step:N", sort=alt.SortField("order")), y="top:Q", text="label:N")
+        x=alt.X("step:N", sort=alt.SortField("order")), y=alt.Y("top:Q"),
+        text=alt.Text("label:N"))
     return (bars + labels).properties(width=WIDTH, height=240)
 
 
@@ -304,9 +305,9 @@ def movements_chart(movements: pa.Table) -> alt.Chart:
             y=alt.Y("mrr_usd:Q", title="MRR change (USD)", stack="zero"),
             color=alt.Color("movement:N", scale=alt.Scale(
                 domain=list(MOVEMENT_COLORS), range=list(MOVEMENT_COLORS.values()))),
-            opacity=alt.condition(pick, alt.value(1.0), alt.value(0.55)),
-            tooltip=[alt.Tooltip("yearmonth(month_start):T", title="month"), "movement:N",
-                     alt.Tooltip("mrr_usd:Q", format="$,.2f")],
+            opacity=alt.OpacityValue(**alt.condition(pick, alt.value(1.0), alt.value(0.55))),
+            tooltip=[alt.Tooltip("yearmonth(month_start):T", title="month"),
+                     alt.Tooltip("movement:N"), alt.Tooltip("mrr_usd:Q", format="$,.2f")],
         )
         .add_params(pick)
         .properties(width=WIDTH, height=220)
@@ -323,8 +324,8 @@ def churn_chart(kpis: pa.Table) -> alt.Chart:
             x=alt.X("yearmonth(month_start):T", title="month"),
             y=alt.Y("value:Q", title="rate", axis=alt.Axis(format="%")),
             color=alt.Color("rate:N"),
-            tooltip=[alt.Tooltip("yearmonth(month_start):T", title="month"), "rate:N",
-                     alt.Tooltip("value:Q", format=".1%")],
+            tooltip=[alt.Tooltip("yearmonth(month_start):T", title="month"),
+                     alt.Tooltip("rate:N"), alt.Tooltip("value:Q", format=".1%")],
         )
         .properties(width=WIDTH, height=220)
     )
@@ -356,12 +357,13 @@ def cohort_heatmap(cohorts: pa.Table, measure: str = "logo_retention_rate") -> a
             y=alt.Y("cohort:O", title="cohort (accounts)", sort=order),
             color=alt.Color(f"{measure}:Q", title="retention", scale=scale,
                             legend=alt.Legend(format="%")),
-            opacity=alt.condition(alt.datum.cohort_customers < SMALL_COHORT,
-                                  alt.value(0.35), alt.value(1.0)),
-            stroke=alt.condition(pick, alt.value("#222222"), alt.value(None), empty=False),
-            tooltip=["cohort:N", "months_since_start:O", "cohort_customers:Q",
-                     "retained_customers:Q", alt.Tooltip(f"{measure}:Q", format=".1%"),
-                     alt.Tooltip("note:N", title="")],
+            opacity=alt.OpacityValue(**alt.condition(alt.datum.cohort_customers < SMALL_COHORT,
+                                                     alt.value(0.35), alt.value(1.0))),
+            stroke=alt.StrokeValue(**alt.condition(pick, alt.value("#222222"), alt.value(None),
+                                                   empty=False)),
+            tooltip=[alt.Tooltip("cohort:N"), alt.Tooltip("months_since_start:O"),
+                     alt.Tooltip("cohort_customers:Q"), alt.Tooltip("retained_customers:Q"),
+                     alt.Tooltip(f"{measure}:Q", format=".1%"), alt.Tooltip("note:N", title="")],
         )
         .add_params(pick)
         .properties(width=WIDTH, height=320)
@@ -380,9 +382,9 @@ def breakdown_chart(breakdown: pa.Table, dimension: str) -> alt.Chart:
         .encode(
             y=alt.Y(f"{dimension}:N", sort="-x", title=None),
             x=alt.X("mrr_usd:Q", title="MRR (USD)"),
-            opacity=alt.condition(pick, alt.value(1.0), alt.value(0.4)),
-            tooltip=[f"{dimension}:N", alt.Tooltip("mrr_usd:Q", format="$,.2f"),
-                     "paying_customers:Q"],
+            opacity=alt.OpacityValue(**alt.condition(pick, alt.value(1.0), alt.value(0.4))),
+            tooltip=[alt.Tooltip(f"{dimension}:N"), alt.Tooltip("mrr_usd:Q", format="$,.2f"),
+                     alt.Tooltip("paying_customers:Q")],
         )
         .add_params(pick)
         .properties(width=WIDTH, height=160)
@@ -415,7 +417,7 @@ def forecast_chart(forecast: pa.Table, title: str = "MRR forecast") -> alt.Chart
         x=alt.X("yearmonth(month_start):T", title="month"))
     band = base.transform_filter(alt.datum.kind == "forecast").mark_area(
         opacity=0.25, color="#4c78a8").encode(
-        y=alt.Y("lower_usd:Q", title="MRR (USD)"), y2="upper_usd:Q")
+        y=alt.Y("lower_usd:Q", title="MRR (USD)"), y2=alt.Y2("upper_usd"))
     lines = base.mark_line(point=True).encode(
         y=alt.Y("mrr_usd:Q", title="MRR (USD)"),
         color=alt.Color("kind:N", title=None,
@@ -540,8 +542,8 @@ def account_history_chart(history: pa.Table, account_id: str) -> alt.Chart:
             color=alt.Color("movement:N", scale=alt.Scale(
                 domain=[*MOVEMENT_COLORS, "unchanged", "inactive"],
                 range=[*MOVEMENT_COLORS.values(), "#9e9e9e", "#e0e0e0"])),
-            tooltip=[alt.Tooltip("yearmonth(month_start):T", title="month"), "movement:N",
-                     alt.Tooltip("mrr_usd:Q", format="$,.2f"),
+            tooltip=[alt.Tooltip("yearmonth(month_start):T", title="month"),
+                     alt.Tooltip("movement:N"), alt.Tooltip("mrr_usd:Q", format="$,.2f"),
                      alt.Tooltip("mrr_change_usd:Q", format="$,.2f", title="change")],
         )
         .properties(width=WIDTH, height=180)

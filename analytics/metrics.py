@@ -36,17 +36,23 @@ Connections
 ``open_metrics(settings)`` is a context manager: a read-only DuckDB connection on the
 last *published* build (``transform.readonly.shared_readonly``), wrapped for Ibis,
 closed on exit. The ``fetch_*`` functions take one cursor per call from a connection the
-process shares per published build (``transform.readonly.shared_readonly``), so only the
-first call after a build pays for attaching the catalogs.
+process shares per published build (``transform.readonly.shared_surface``), so only the
+first call after a build pays for attaching the catalogs; that connection shows only the
+Gold tables the dashboard reads (``DASHBOARD_TABLES``), so opening it lists five tables'
+files instead of every Silver and Gold table's (ADR 0025).
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import json
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import duckdb
@@ -54,11 +60,11 @@ import ibis
 import ibis.expr.types as ir
 import pyarrow as pa
 import pyarrow.compute as pc
+import sqlglot
 
 from analytics.filters import DIMENSIONS, MetricFilterError, MetricFilters, month_of
 from lakecore.settings import Settings
 from transform.readonly import Surface, shared_readonly, shared_surface
-from transform.spark_build import spark_gold_session
 
 #: Movements of ``fct_account_mrr_monthly`` in bridge order.
 MOVEMENTS = ("new", "expansion", "reactivation", "contraction", "churn")
@@ -95,8 +101,24 @@ def open_spark_metrics(settings: Settings) -> Iterator[ibis.BaseBackend]:
         lakecore.errors.EngineUnavailableError: The spark extra or Java is missing.
         transform.warehouse.WarehouseNotBuiltError: Nothing was built on Spark yet.
     """
+    from transform.spark_build import spark_gold_session  # noqa: PLC0415 - Spark only (ADR 0025)
+
     session = spark_gold_session(settings)
     yield ibis.pyspark.connect(session)
+
+
+#: The Gold tables the ``fetch_*`` functions read: the shared surface they use shows only
+#: these (ADR 0025).
+DASHBOARD_TABLES = tuple(f"gold.{name}" for name in (
+    "metric_mrr_cells_monthly", "metric_cohort_cells", "metric_trials",
+    "dim_account_attributes", "fct_account_mrr_monthly"))
+
+
+@contextmanager
+def _dashboard_metrics(settings: Settings) -> Iterator[ibis.BaseBackend]:
+    """``open_metrics`` on the shared surface of ``DASHBOARD_TABLES`` only."""
+    with shared_surface(settings, tables=DASHBOARD_TABLES) as (_surface, cursor):
+        yield ibis.duckdb.from_connection(cursor)
 
 
 def gold_table(backend: ibis.BaseBackend, name: str) -> ir.Table:
@@ -366,15 +388,28 @@ class _Published:
     statements: dict[str, _Statement]
 
 
-def _prepare(backend: ibis.BaseBackend) -> _Published:
-    """Read the publication's cells and compile every dashboard statement over a slice.
+#: The dashboard statements compiled ahead of time (ADR 0025), written by
+#: ``python -m analytics.metrics`` (``write_compiled_statements``). They are used only when
+#: their fingerprint (this module's source, the cells' Arrow schemas, the Ibis and sqlglot
+#: versions) equals the publication's; anything else compiles afresh, so a stale file costs
+#: time, never a wrong number.
+COMPILED_STATEMENTS = Path(__file__).with_name("compiled_statements.json")
+
+
+def compile_statements(schemas: dict[str, pa.Schema]) -> dict[str, _Statement]:
+    """Compile every dashboard statement over unbound slices of cells with these schemas.
 
     The statements are the same Ibis expressions as ``saas_kpis`` and the others, over
     an unbound table of the cells' schema (``SLICE``), so a filter change runs SQL that was
     compiled once, on cells filtered in Arrow.
+
+    Args:
+        schemas: The Arrow schema of each cell table, by kind (``CELLS``).
+
+    Returns:
+        Each statement's SQL and result schema, by name.
     """
-    tables = {kind: _cells(backend, kind).to_pyarrow() for kind in SLICE}
-    unbound = {kind: ibis.table(ibis.Schema.from_pyarrow(tables[kind].schema), name=name)
+    unbound = {kind: ibis.table(ibis.Schema.from_pyarrow(schemas[kind]), name=name)
                for kind, name in SLICE.items()}
     expressions = {
         "kpis": (_kpis_of(unbound["mrr"]), _MONTHS),
@@ -384,12 +419,61 @@ def _prepare(backend: ibis.BaseBackend) -> _Published:
         **{f"breakdown:{name}": (_breakdown_of(unbound["mrr"], name), "{sql}")
            for name in DIMENSIONS},
     }
-    statements = {
+    return {
         name: _Statement(template.format(sql=ibis.to_sql(expr, dialect="duckdb")),
                          expr.schema().to_pyarrow())
         for name, (expr, template) in expressions.items()
     }
-    return _Published(tables, statements)
+
+
+def statements_fingerprint(schemas: dict[str, pa.Schema]) -> str:
+    """What compiled statements depend on: this module, the cells' schemas, Ibis, sqlglot."""
+    digest = hashlib.sha256(Path(__file__).read_bytes())
+    for kind in sorted(schemas):
+        digest.update(kind.encode())
+        digest.update(schemas[kind].serialize().to_pybytes())
+    digest.update(f"ibis {ibis.__version__} sqlglot {sqlglot.__version__}".encode())
+    return digest.hexdigest()
+
+
+def _stored_statements(fingerprint: str) -> dict[str, _Statement] | None:
+    """The committed statements when they were compiled for ``fingerprint``, else None."""
+    try:
+        stored = json.loads(COMPILED_STATEMENTS.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(stored, dict) or stored.get("fingerprint") != fingerprint:
+        return None
+    return {name: _Statement(entry["sql"], pa.ipc.read_schema(
+                pa.py_buffer(base64.b64decode(entry["schema"]))))
+            for name, entry in stored["statements"].items()}
+
+
+def write_compiled_statements(settings: Settings, path: Path = COMPILED_STATEMENTS) -> Path:
+    """Compile the dashboard statements for the published cells' schemas and store them.
+
+    A developer step (``python -m analytics.metrics``), run after changing a metric
+    expression or Gold's cell tables; readers only read the file.
+
+    Returns:
+        The file written.
+    """
+    with shared_surface(settings, tables=DASHBOARD_TABLES) as (_surface, cursor):
+        schemas = {kind: _read_cells(cursor, kind).schema for kind in SLICE}
+    statements = compile_statements(schemas)
+    document = {
+        "fingerprint": statements_fingerprint(schemas),
+        "statements": {name: {"sql": st.sql, "schema": base64.b64encode(
+            st.schema.serialize().to_pybytes()).decode("ascii")}
+            for name, st in sorted(statements.items())},
+    }
+    path.write_text(json.dumps(document, indent=1) + "\n", encoding="utf-8")
+    return path
+
+
+def _read_cells(cursor: duckdb.DuckDBPyConnection, kind: str) -> pa.Table:
+    """The Gold cell table ``kind`` (``CELLS``) as Arrow, read on a surface cursor."""
+    return cursor.execute(f'select * from gold."{CELLS[kind]}"').to_arrow_table()
 
 
 @contextmanager
@@ -399,17 +483,26 @@ def _published(settings: Settings
 
     The cursor sees no view: it reads only the slices its caller registers.
     """
-    with shared_surface(settings, views=False) as (surface, cursor):
+    with shared_surface(settings, views=False, tables=DASHBOARD_TABLES) as (surface, cursor):
         yield cursor, surface.memo("metric_cells", lambda: _prepared(surface))
 
 
 def _prepared(surface: Surface) -> _Published:
-    """``_prepare`` on a cursor of ``surface`` that sees Gold."""
+    """Read the publication's cells; its statements from the committed file or compiled.
+
+    Without Ibis's DuckDB backend: the cells are read on a plain surface cursor, and when
+    the committed statements fit (``COMPILED_STATEMENTS``) nothing is compiled, so a fresh
+    dashboard process does not load Ibis's SQL compilers (ADR 0025).
+    """
     cursor = surface.cursor()
     try:
-        return _prepare(ibis.duckdb.from_connection(cursor))
+        tables = {kind: _read_cells(cursor, kind) for kind in SLICE}
     finally:
         cursor.close()
+    schemas = {kind: table.schema for kind, table in tables.items()}
+    statements = _stored_statements(statements_fingerprint(schemas))
+    return _Published(tables, statements if statements is not None
+                      else compile_statements(schemas))
 
 
 def _slice_of(table: pa.Table, filters: MetricFilters) -> pa.Table:
@@ -510,18 +603,21 @@ class FilterOptions:
 
 
 def fetch_filter_options(settings: Settings) -> FilterOptions:
-    """The months Gold covers and the distinct values of every filter dimension."""
-    with open_metrics(settings) as backend:
-        facts = gold_table(backend, "fct_account_mrr_monthly")
-        bounds = facts.aggregate(first=facts.month_start.min(),
-                                 last=facts.month_start.max()).to_pyarrow().to_pylist()[0]
-        attributes = account_attributes(backend)
+    """The months Gold covers and the distinct values of every filter dimension.
+
+    Two fixed queries on the dashboard's surface (no Ibis backend: ADR 0025); the columns
+    are the allow-listed ``DIMENSIONS``.
+    """
+    with shared_surface(settings, tables=DASHBOARD_TABLES) as (_surface, cursor):
+        first, last = cursor.execute(
+            "select min(month_start), max(month_start) "
+            "from gold.fct_account_mrr_monthly").fetchone() or (None, None)
         values = {}
         for name in DIMENSIONS:
-            column = attributes[name]
-            distinct = attributes.filter(column.notnull()).select(column).distinct()
-            values[name] = sorted(distinct.to_pyarrow().column(0).to_pylist())
-    return FilterOptions(bounds["first"], bounds["last"], values)
+            rows = cursor.execute(f'select distinct "{name}" from gold.dim_account_attributes '
+                                  f'where "{name}" is not null').fetchall()
+            values[name] = sorted(value for (value,) in rows)
+    return FilterOptions(first, last, values)
 
 
 def money_as_float(table: pa.Table, columns: Sequence[str] | None = None) -> pa.Table:
@@ -593,12 +689,16 @@ def fetch_accounts(settings: Settings, month: date, filters: MetricFilters | Non
                    movement: str | None = None, cohort: date | None = None,
                    limit: int | None = None) -> pa.Table:
     """``accounts_in_month`` executed on its own connection (at most ``limit`` rows)."""
-    with open_metrics(settings) as backend:
+    with _dashboard_metrics(settings) as backend:
         expr = accounts_in_month(backend, month, filters, movement=movement, cohort=cohort)
         return (expr.limit(limit) if limit else expr).to_pyarrow()
 
 
 def fetch_account_history(settings: Settings, account_id: str) -> pa.Table:
     """``account_history`` executed on its own connection."""
-    with open_metrics(settings) as backend:
+    with _dashboard_metrics(settings) as backend:
         return account_history(backend, account_id).to_pyarrow()
+
+
+if __name__ == "__main__":
+    print(f"wrote {write_compiled_statements(Settings.from_env())}")

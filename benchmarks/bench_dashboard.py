@@ -12,7 +12,12 @@ For a given scale: simulate + ingest + build a lakehouse (or reuse ``--root``), 
    a fresh process's first metric calls (opening the surface, reading Gold's cells and
    compiling the statements, ADR 0016);
 3. time three filter changes in the browser on an idle page (segment dropdown -> new KPI
-   text visible), reported as the median.
+   text visible), reported as the median;
+4. the CPU seconds of a dashboard kernel's work in a fresh process (imports of the
+   notebook's setup cell, the first options + dashboard calls, every chart's spec as
+   ``mo.ui.altair_chart`` builds it, and one filter change up to the KPI cards): CPU time
+   hardly moves when other jobs share the cores, so it compares trees where wall times
+   cannot (ADR 0025).
 
 The scale is the one the lakehouse was simulated at (from its run ledger), also for
 ``--root``. Prints a table and writes JSON under ``benchmarks/results/``. Not part of
@@ -145,6 +150,46 @@ print(time.perf_counter() - t0)
 """
 
 
+#: A dashboard kernel's work in a fresh process, as CPU seconds per phase (ADR 0025).
+KERNEL_CPU = """
+import sys, time
+c0 = time.process_time()
+import marimo as mo
+from analytics import charts, metrics
+from analytics.explain import explain_mrr
+from lakecore.settings import Settings
+from saaslake.notebook import filter_options
+c1 = time.process_time()
+settings = Settings.from_env(root=sys.argv[1])
+options, _problem = filter_options(settings)
+data = metrics.fetch_dashboard(settings)
+c2 = time.process_time()
+def page(data, filters):
+    breakdown = metrics.fetch_breakdown(settings, "segment", options.last_month, filters)
+    mo.ui.altair_chart(charts.breakdown_chart(breakdown, "segment"), legend_selection=False)
+    return charts.kpi_cards(data)
+page(data, metrics.MetricFilters())
+for chart in (charts.kpi_trends_chart(data), *charts.dashboard_charts(data).values()):
+    mo.ui.altair_chart(chart, legend_selection=False)
+c3 = time.process_time()
+smb = metrics.MetricFilters(segment=("smb",))
+breakdown = metrics.fetch_breakdown(settings, "segment", options.last_month, smb)
+mo.ui.altair_chart(charts.breakdown_chart(breakdown, "segment"), legend_selection=False)
+charts.kpi_cards(metrics.fetch_dashboard(settings, smb))
+c4 = time.process_time()
+print(c1 - c0, c2 - c1, c3 - c2, c4 - c3)
+"""
+
+
+def kernel_cpu(root: Path, repeats: int) -> dict[str, float]:
+    """Median CPU seconds per phase of ``KERNEL_CPU`` over ``repeats`` fresh processes."""
+    runs = [[float(v) for v in subprocess.run(
+        [sys.executable, "-c", KERNEL_CPU, str(root)], cwd=PROJECT, capture_output=True,
+        text=True, check=True).stdout.split()] for _ in range(repeats)]
+    names = ("imports_cpu_s", "first_calls_cpu_s", "charts_cpu_s", "filter_change_cpu_s")
+    return {name: statistics.median(run[i] for run in runs) for i, name in enumerate(names)}
+
+
 def time_queries(root: Path, repeats: int) -> dict[str, Any]:
     from analytics import metrics
     from lakecore.settings import Settings
@@ -267,9 +312,10 @@ def main() -> int:
         figures["scale"] = scale
         figures["browser"] = time_browser(root)
         figures["queries"] = time_queries(root, args.repeats)
+        figures["kernel"] = kernel_cpu(root, args.repeats)
     label = f"{scale:g}" if scale is not None else "unknown"
     print(f"dashboard benchmark, scale {label} ({root})")
-    for section in ("setup", "browser"):
+    for section in ("setup", "browser", "kernel"):
         for key, value in (figures.get(section) or {}).items():
             print(f"  {section:8} {key:32} {value:8.3f} s")
     browser = figures["browser"]

@@ -30,7 +30,7 @@ import shutil
 import tempfile
 import threading
 import weakref
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,7 +43,6 @@ import pyarrow.parquet as pq
 
 from ingestion.contract import ENTITIES
 from ingestion.manifest import Manifest
-from lakecore import ledger
 from lakecore.settings import LAYERS, Settings, sql_literal
 from transform.warehouse import Publication, connect_readonly, current_publication
 
@@ -113,7 +112,8 @@ class Surface:
 
 
 def open_surface(settings: Settings, *, bronze: bool = True, warehouse: bool = True,
-                 publication: Publication | None = None) -> Surface:
+                 publication: Publication | None = None,
+                 tables: Collection[str] | None = None) -> Surface:
     """A locked, file-less DuckDB connection over the committed lakehouse.
 
     Args:
@@ -121,6 +121,9 @@ def open_surface(settings: Settings, *, bronze: bool = True, warehouse: bool = T
         bronze: Show ``bronze.*``, ``quarantine.*`` and ``meta.*`` (the manifest).
         warehouse: Show ``silver.*`` and ``gold.*`` of ``publication``.
         publication: The publication to show; None shows nothing of Silver and Gold.
+        tables: Show only these Silver/Gold tables (``"gold.dim_accounts"``); None shows
+            every table. Listing a table's files costs about 25 ms, so a reader that needs
+            a few tables (the dashboard) opens faster.
 
     Returns:
         The surface; its connection's configuration is locked, and closing it (or losing
@@ -142,7 +145,7 @@ def open_surface(settings: Settings, *, bronze: bool = True, warehouse: bool = T
             _register_bronze(con, settings, sources)
         if warehouse and publication is not None:
             filesystem = settings.store.fs if settings.store is not None else None
-            for table in warehouse_tables(settings, publication):
+            for table in warehouse_tables(settings, publication, tables):
                 _register_warehouse_table(con, table, sources, filesystem)
         _lock(con, spill)
     except BaseException:
@@ -151,10 +154,11 @@ def open_surface(settings: Settings, *, bronze: bool = True, warehouse: bool = T
     return Surface(con, sources)
 
 
-#: Process-wide read-only connections per (root, silver snapshot, gold snapshot); at most
-#: ``_SHARED_KEEP`` per root, so a dashboard session that is mid-query when a new build is
-#: published keeps its connection while new queries move to the new publication.
-_SHARED: dict[tuple[str, int, int], Surface] = {}
+#: Process-wide read-only connections per (root, silver snapshot, gold snapshot, tables
+#: shown); at most ``_SHARED_KEEP`` per root and tables, so a dashboard session that is
+#: mid-query when a new build is published keeps its connection while new queries move to
+#: the new publication.
+_SHARED: dict[tuple[str, int, int, tuple[str, ...] | None], Surface] = {}
 _SHARED_KEEP = 2
 _SHARED_LOCK = threading.Lock()
 
@@ -173,7 +177,8 @@ def shared_readonly(settings: Settings) -> Iterator[duckdb.DuckDBPyConnection]:
 
 
 @contextmanager
-def shared_surface(settings: Settings, *, views: bool = True
+def shared_surface(settings: Settings, *, views: bool = True,
+                   tables: Collection[str] | None = None,
                    ) -> Iterator[tuple[Surface, duckdb.DuckDBPyConnection]]:
     """The shared read-only surface (``open_surface``) at the last published build, and a cursor.
 
@@ -183,18 +188,22 @@ def shared_surface(settings: Settings, *, views: bool = True
     from different threads); a new publication gets a new surface on the next call. The
     surface reads fixed files of one snapshot, so it never blocks a build and never sees
     one in progress (F7); it has no file access, so no SQL text run on it can write.
+    ``tables`` (see ``open_surface``) gives a surface of only those tables, shared apart
+    from the full one.
 
     Raises:
         WarehouseNotBuiltError: No build was published yet.
     """
     publication = current_publication(settings)
-    key = (str(settings.root), publication.silver_snapshot, publication.gold_snapshot)
+    shown = tuple(sorted(tables)) if tables is not None else None
+    key = (str(settings.root), publication.silver_snapshot, publication.gold_snapshot, shown)
     with _SHARED_LOCK:
         base = _SHARED.get(key)
         if base is None:
-            base = open_surface(settings, bronze=False, publication=publication)
+            base = open_surface(settings, bronze=False, publication=publication, tables=shown)
             _SHARED[key] = base
-            same_root = [k for k in _SHARED if k[0] == key[0] and k != key]
+            same_root = [k for k in _SHARED
+                         if k[0] == key[0] and k[3] == key[3] and k != key]
             for old in same_root[: max(0, len(same_root) - (_SHARED_KEEP - 1))]:
                 _SHARED.pop(old).close()
         cursor = base.cursor(views=views)
@@ -221,6 +230,8 @@ def _lock(con: duckdb.DuckDBPyConnection, spill: Path) -> None:
 # Bronze, quarantine and the manifest -----------------------------------------------------
 def _register_bronze(con: duckdb.DuckDBPyConnection, settings: Settings,
                      sources: dict[str, ds.Dataset | pa.Table]) -> None:
+    from lakecore import ledger  # noqa: PLC0415 - structlog: not for Gold readers (ADR 0025)
+
     # Nothing ingested yet: the manifest's tables, empty, in memory (the root stays untouched).
     manifest = (Manifest.open(settings, read_only=True)
                 if Manifest.exists(settings) else Manifest(Path(":memory:")))
@@ -316,15 +327,22 @@ def _typed_table(columns: list[tuple[str, str]], rows: list[tuple[object, ...]])
 
 
 # Silver and Gold -------------------------------------------------------------------------
-def warehouse_tables(settings: Settings, publication: Publication) -> list[WarehouseTable]:
+def warehouse_tables(settings: Settings, publication: Publication,
+                     only: Collection[str] | None = None) -> list[WarehouseTable]:
     """Every Silver and Gold table of a publication: its columns and its data files.
 
     Listed on a trusted connection attached at the publication's snapshots. A table whose
     snapshot has delete files is read into memory here (``WarehouseTable.data``).
+    ``only`` (``"layer.table"`` names) lists just those tables, attaching only their layers.
     """
     tables: list[WarehouseTable] = []
-    with connect_readonly(settings, publication=publication) as con:
-        for layer in LAYERS:
+    wanted = None if only is None else set(only)
+    layers = [layer for layer in LAYERS
+              if wanted is None or any(name.startswith(f"{layer}.") for name in wanted)]
+    if not layers:
+        return tables
+    with connect_readonly(settings, publication=publication, layers=layers) as con:
+        for layer in layers:
             columns: dict[str, list[tuple[str, str]]] = {}
             for table, column, data_type in con.execute(
                     "select table_name, column_name, data_type from duckdb_columns() "
@@ -332,6 +350,8 @@ def warehouse_tables(settings: Settings, publication: Publication) -> list[Wareh
                     "order by table_name, column_index", [layer]).fetchall():
                 columns.setdefault(table, []).append((column, data_type))
             for table, cols in columns.items():
+                if wanted is not None and f"{layer}.{table}" not in wanted:
+                    continue
                 listed = con.execute(
                     "select data_file, delete_file from ducklake_list_files(?, ?)",
                     [layer, table]).fetchall()

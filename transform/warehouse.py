@@ -26,6 +26,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, date, datetime
 
@@ -139,7 +140,8 @@ def current_publication(settings: Settings, as_of: date | None = None) -> Public
 # Readers ---------------------------------------------------------------------------------
 def attach_readonly(con: duckdb.DuckDBPyConnection, settings: Settings, *,
                     as_of: date | None = None, latest: bool = False,
-                    publication: Publication | None = None) -> Publication | None:
+                    publication: Publication | None = None,
+                    layers: Sequence[str] = LAYERS) -> Publication | None:
     """Attach Silver and Gold ``READ_ONLY`` to ``con`` as catalogs ``silver`` and ``gold``.
 
     Args:
@@ -149,6 +151,8 @@ def attach_readonly(con: duckdb.DuckDBPyConnection, settings: Settings, *,
         latest: Attach the catalogs' newest snapshot even when it is not published
             (a build in progress or a failed one): for debugging only.
         publication: Attach exactly this publication (``as_of`` is then ignored).
+        layers: Attach only these of ``LAYERS`` (each attach reads its catalog, so a
+            reader of Gold alone skips Silver's).
 
     Returns:
         The publication attached, or None when nothing was built yet (nothing attached).
@@ -162,6 +166,8 @@ def attach_readonly(con: duckdb.DuckDBPyConnection, settings: Settings, *,
             return None
     load_extensions(con, settings)
     for layer in LAYERS:
+        if layer not in layers:
+            continue
         snapshot = None if publication is None else int(getattr(publication, f"{layer}_snapshot"))
         try:
             con.execute(settings.ducklake_attach(layer, snapshot=snapshot))
@@ -188,8 +194,8 @@ def _redact(settings: Settings, text: str) -> str:
 
 
 def connect_readonly(settings: Settings, *, as_of: date | None = None,
-                     latest: bool = False, publication: Publication | None = None
-                     ) -> duckdb.DuckDBPyConnection:
+                     latest: bool = False, publication: Publication | None = None,
+                     layers: Sequence[str] = LAYERS) -> duckdb.DuckDBPyConnection:
     """A trusted DuckDB connection on which ``silver.<model>`` and ``gold.<model>`` resolve.
 
     Both catalogs are attached ``READ_ONLY`` at the last published build (or the build
@@ -198,6 +204,7 @@ def connect_readonly(settings: Settings, *, as_of: date | None = None,
     its data files through it, and DuckDB lets it write the attached catalog files), so it
     is for the library's own fixed queries only: SQL text from users runs on the
     read-only surface (``transform.readonly``), which has no file access at all.
+    ``layers`` limits the catalogs attached (``attach_readonly``).
 
     Raises:
         WarehouseNotBuiltError: No build was published yet.
@@ -205,7 +212,7 @@ def connect_readonly(settings: Settings, *, as_of: date | None = None,
     con = connect_duckdb(settings)
     try:
         attached = attach_readonly(con, settings, as_of=as_of, latest=latest,
-                                   publication=publication)
+                                   publication=publication, layers=layers)
         if attached is None and not latest:
             raise WarehouseNotBuiltError(
                 "Silver and Gold have not been built yet: run `lakehouse build`"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from collections import defaultdict
 from datetime import date
 from decimal import Decimal
@@ -12,6 +14,7 @@ import pytest
 
 from analytics import metrics
 from lakecore.settings import Settings
+from tests.helpers import PROJECT
 from transform.warehouse import connect_readonly
 
 GOLD_CHECKS = {
@@ -227,13 +230,16 @@ def test_queries_share_one_attached_connection_per_publication(lakehouse: Settin
     # Given a first query through the shared read-only connection
     with warehouse.shared_readonly(lakehouse) as first:
         first_total = first.execute("select count(*) from gold.dim_accounts").fetchone()
-    shared = {k: id(v) for k, v in warehouse._SHARED.items() if k[0] == str(lakehouse.root)}
+    def full_surfaces() -> dict[Any, int]:  # the dashboard's own surface aside (ADR 0025)
+        return {k: id(v) for k, v in warehouse._SHARED.items()
+                if k[0] == str(lakehouse.root) and k[3] is None}
+
+    shared = full_surfaces()
     # When a second query reads the same publication
     with warehouse.shared_readonly(lakehouse) as second:
         assert second.execute("select count(*) from gold.dim_accounts").fetchone() == first_total
     # Then the same connection serves the second call: no new attach for the same publication
-    assert {k: id(v) for k, v in warehouse._SHARED.items()
-            if k[0] == str(lakehouse.root)} == shared
+    assert full_surfaces() == shared
     assert len(shared) == 1
 
 
@@ -274,3 +280,37 @@ def test_the_dashboard_statements_equal_the_metric_expressions(
         def key(row: dict[str, Any], d: str = d) -> tuple[Any, Any]:
             return (row["mrr_usd"], row[d])
         assert sorted(breakdowns[d], key=key) == sorted(rows, key=key), d
+
+
+#: A fresh process's first dashboard calls, reporting whether Ibis's SQL backend was loaded.
+FRESH_DASHBOARD = """
+import sys
+from analytics import metrics
+from lakecore.settings import Settings
+settings = Settings.from_env(root=sys.argv[1])
+metrics.fetch_filter_options(settings)
+latest = metrics.fetch_dashboard(settings).latest()
+print(latest["mrr_usd"], "ibis.backends.duckdb" in sys.modules)
+"""
+
+
+def test_committed_statements_are_current_and_spare_a_fresh_process_ibis(
+        lakehouse: Settings) -> None:
+    """Given the dashboard statements committed beside the metric layer (ADR 0025), then they
+    were compiled for this module and Gold's cell schemas (else: run `python -m
+    analytics.metrics` on a built lakehouse and commit the file), equal a fresh compile, and a
+    fresh process's first dashboard calls give Gold's MRR without loading Ibis's backend."""
+    from transform.readonly import shared_surface
+
+    with shared_surface(lakehouse, tables=metrics.DASHBOARD_TABLES) as (_surface, cursor):
+        schemas = {kind: cursor.execute(f"select * from gold.{name} limit 0").to_arrow_table()
+                   .schema for kind, name in metrics.CELLS.items()}
+    stored = metrics._stored_statements(metrics.statements_fingerprint(schemas))
+    assert stored is not None, ("analytics/compiled_statements.json is stale: run "
+                                "`python -m analytics.metrics` on a built lakehouse")
+    assert stored == metrics.compile_statements(schemas)
+    result = subprocess.run([sys.executable, "-c", FRESH_DASHBOARD, str(lakehouse.root)],
+                            cwd=PROJECT, capture_output=True, text=True, check=True)
+    mrr, backend_loaded = result.stdout.split()
+    assert Decimal(mrr) == gold_rows(lakehouse, "saas_kpis_monthly", "month_start")[-1]["mrr_usd"]
+    assert backend_loaded == "False"

@@ -26,7 +26,7 @@ from lakecore.errors import QueryError
 from lakecore.settings import Settings
 from saaslake.cli import main
 from tests.helpers import PROJECT
-from transform.readonly import open_surface, shared_readonly
+from transform.readonly import open_surface, shared_readonly, shared_surface
 from transform.warehouse import current_publication
 
 
@@ -177,6 +177,27 @@ def test_the_metric_layer_connection_cannot_write(lakehouse: Settings, outside: 
                                   "order by month_start desc limit 1").fetchone()
     data = metrics.fetch_dashboard(lakehouse, metrics.MetricFilters())
     assert data.kpis.column("mrr_usd").to_pylist()[-1] == expected[0]
+    assert snapshot(lakehouse.root) == before
+    assert list(outside.iterdir()) == []
+
+
+def test_the_dashboard_surface_shows_only_its_tables_and_cannot_write(
+        lakehouse: Settings, outside: Path) -> None:
+    """Given the shared surface the dashboard's metric calls use (ADR 0025), then it shows
+    exactly the Gold tables they read, refuses a COPY, and gives the same rows as the full
+    surface."""
+    before = snapshot(lakehouse.root)
+    with shared_surface(lakehouse, tables=metrics.DASHBOARD_TABLES) as (_surface, cursor):
+        shown = {f"{schema}.{name}" for schema, name in cursor.execute(
+            "select schema_name, view_name from duckdb_views() "
+            "where schema_name in ('silver', 'gold')").fetchall()}
+        assert shown == set(metrics.DASHBOARD_TABLES)
+        with pytest.raises(duckdb.Error):
+            cursor.execute(f"copy gold.dim_account_attributes to '{outside / 'dash.csv'}'")
+        sql = "select * from gold.metric_mrr_cells_monthly order by all"
+        rows = cursor.execute(sql).fetchall()
+    with shared_readonly(lakehouse) as full:
+        assert full.execute(sql).fetchall() == rows
     assert snapshot(lakehouse.root) == before
     assert list(outside.iterdir()) == []
 
