@@ -401,9 +401,10 @@ def _file_chunks(p: _Pending, block_bytes: int) -> Iterator[pa.Table]:
     if lf.entity.format == "jsonl":
         if _is_empty_json_array(lf.path):
             return
-        tables: Iterator[pa.Table] = (pa.table({"_line_number": np.arange(first, first + len(lines),
-                                                         dtype=np.int64), "_raw": lines})
-                  for first, lines in reader.iter_line_blocks(lf.path, block_bytes))
+        tables: Iterator[pa.Table] = (
+            pa.table({"_line_number": np.arange(first, first + len(lines), dtype=np.int64),
+                      "_raw": lines, "_line": reader.line_contents(lines)})
+            for first, lines in reader.iter_line_blocks(lf.path, block_bytes))
         stats = None
     else:
         assert p.header is not None

@@ -169,7 +169,8 @@ def validation_query(ent: Entity, *, json_input: bool, header: list[str] | None 
 
     Args:
         ent: The entity whose contract applies.
-        json_input: True for JSON Lines (chunk columns ``_line_number, _raw``); False for
+        json_input: True for JSON Lines (chunk columns ``_line_number, _raw`` and
+            ``_line``, the line without its terminator: ``reader.line_contents``); False for
             CSV (chunk columns ``_line_number, _raw, _struct_error, c0..cN`` in header
             order).
         header: The CSV header (required for CSV).
@@ -236,7 +237,7 @@ def _json_stage(ent: Entity, *, safe: bool) -> tuple[str, str]:
         _export_date,
         _line_number,
         _raw,
-        rtrim({"try(decode(_raw))" if safe else "decode(_raw)"}, chr(13) || chr(10)) as _txt,
+        {"try(decode(_line))" if safe else "decode(_line)"} as _txt,
     from chunk
     ),
     parsed as (
