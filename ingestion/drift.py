@@ -95,18 +95,29 @@ def file_columns(path: Path, ent: Entity, header: tuple[str, ...] | None) -> tup
     """The columns a landing file carries: its CSV header, or its first objects' keys."""
     if header is not None:
         return tuple(header)
-    keys: dict[str, None] = {}
+    lines = []
     with path.open("rb") as fh:
         for _ in range(SAMPLE_LINES):
             line = fh.readline()
             if not line:
                 break
+            lines.append(line)
+    try:  # one parse of the sample as a JSON array: the common case, one object a line
+        values = json.loads(b"[" + b",".join(lines) + b"]") if lines else []
+    except ValueError:
+        values = None
+    if values is None or len(values) != len(lines):
+        # a line is not one JSON value (blank, malformed): line by line, skipping it
+        values = []
+        for line in lines:
             try:
-                value = json.loads(line)
+                values.append(json.loads(line))
             except ValueError:
                 continue
-            if isinstance(value, dict):
-                keys.update(dict.fromkeys(value))
+    keys: dict[str, None] = {}
+    for value in values:
+        if isinstance(value, dict):
+            keys.update(dict.fromkeys(value))
     return tuple(keys)
 
 

@@ -441,9 +441,10 @@ def _file_chunks(p: _Pending, block_bytes: int) -> Iterator[pa.Table]:
     if lf.entity.format == "jsonl":
         if _is_empty_json_array(lf.path):
             return
-        tables: Iterator[pa.Table] = (pa.table({"_line_number": np.arange(first, first + len(lines),
-                                                         dtype=np.int64), "_raw": lines})
-                  for first, lines in reader.iter_line_blocks(lf.path, block_bytes))
+        tables: Iterator[pa.Table] = (
+            pa.table({"_line_number": np.arange(first, first + len(lines), dtype=np.int64),
+                      "_raw": lines, "_line": reader.line_contents(lines)})
+            for first, lines in reader.iter_line_blocks(lf.path, block_bytes))
         stats = None
     else:
         assert p.header is not None
@@ -537,8 +538,6 @@ def _load_group(settings: Settings, manifest: Manifest, con: duckdb.DuckDBPyConn
     ent = group[0].lf.entity
     header = list(group[0].header or ())
     query = validation_query(ent, json_input=ent.format == "jsonl", header=header)
-    safe_query = validation_query(ent, json_input=ent.format == "jsonl", header=header,
-                                  safe=True)
     params = {**query.params, "ingested_at": ingested_at}
     settings.staging.mkdir(parents=True, exist_ok=True)
     by_id = {p.batch_id: p for p in group}
@@ -548,7 +547,7 @@ def _load_group(settings: Settings, manifest: Manifest, con: duckdb.DuckDBPyConn
     current = group[0]
     try:
         for chunk, counts in _group_chunks(group, settings.block_bytes):
-            result = _validate_chunk(con, chunk, query, safe_query, params)
+            result = _validate_chunk(con, chunk, query, params)
             current = _write_chunk(result, counts, by_id, ent)
             pause_point("during_bronze_write", settings)
         hashes = {p.batch_id: (p.good.close(), p.bad.close()) for p in group}  # type: ignore[union-attr]
@@ -567,16 +566,12 @@ def _load_group(settings: Settings, manifest: Manifest, con: duckdb.DuckDBPyConn
 
 
 def _validate_chunk(con: duckdb.DuckDBPyConnection, chunk: pa.Table, query: ValidationQuery,
-                    safe_query: ValidationQuery, params: dict[str, object]) -> pa.Table:
+                    params: dict[str, object]) -> pa.Table:
     """Run the validation query over one chunk: typed rows, ``_reason`` set on bad ones."""
     con.register("chunk", chunk)
     # Materialising into a temporary table runs on every thread; fetching Arrow
     # straight from the query does not.
-    try:
-        con.execute(f"create or replace temp table validated as {query.sql}", params)
-    except duckdb.Error:
-        # a line the fast form cannot decode or convert: the safe form quarantines it
-        con.execute(f"create or replace temp table validated as {safe_query.sql}", params)
+    con.execute(f"create or replace temp table validated as {query.sql}", params)
     result = con.execute("select * from validated").to_arrow_table()
     con.execute("drop table validated")
     con.unregister("chunk")

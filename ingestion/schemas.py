@@ -50,6 +50,7 @@ def _write_empty_schema(settings: Settings, con: duckdb.DuckDBPyConnection, ent:
     query = validation_query(ent, json_input=ent.format == "jsonl", header=header)
     empty = {"_line_number": pa.array([], pa.int64()),
              "_raw": pa.array([], pa.large_binary()),
+             "_line": pa.array([], pa.large_binary()),
              "_batch_id": pa.array([], pa.string()),
              "_source_file": pa.array([], pa.string()),
              "_export_date": pa.array([], pa.string())}

@@ -153,14 +153,15 @@ def _json_structure(ent: Entity) -> str:
                        for c in ent.columns})
 
 
-def validation_query(ent: Entity, *, json_input: bool, header: list[str] | None = None,
-                     safe: bool = False) -> ValidationQuery:
+def validation_query(ent: Entity, *, json_input: bool, header: list[str] | None = None
+                     ) -> ValidationQuery:
     """Build the statement that validates and types one chunk of an entity.
 
-    For JSON Lines there are two forms. The fast one (``safe=False``) decodes the bytes
-    without ``try()`` (which makes DuckDB decode row by row) and raises on a line that is
-    not UTF-8; the caller then reruns the chunk with ``safe=True``, where such a line
-    becomes a quarantined row.
+    JSON Lines are decoded with ``try(decode(_line))``: a line that is not UTF-8 becomes a
+    quarantined row, in the same single pass as the rest of its chunk. (``_line`` holds
+    each line without its terminator, so the text is not trimmed again at every place the
+    statement refers to it; that repeated trimming, not ``try()``, was what once made a
+    separate fast form without ``try()`` worth having.)
 
     The chunk also carries the lineage columns ``_batch_id``, ``_source_file`` and
     ``_export_date`` per row, so one statement can validate several small files at once.
@@ -169,15 +170,14 @@ def validation_query(ent: Entity, *, json_input: bool, header: list[str] | None 
 
     Args:
         ent: The entity whose contract applies.
-        json_input: True for JSON Lines (chunk columns ``_line_number, _raw``); False for
+        json_input: True for JSON Lines (chunk columns ``_line_number, _raw`` and
+            ``_line``, the line without its terminator: ``reader.line_contents``); False for
             CSV (chunk columns ``_line_number, _raw, _struct_error, c0..cN`` in header
             order).
         header: The CSV header (required for CSV).
-        safe: JSON Lines only: decode each line with ``try()`` so a line that is not
-            UTF-8 is quarantined instead of failing the whole statement (slower).
     """
     if json_input:
-        stage, extra_expr = _json_stage(ent, safe=safe)
+        stage, extra_expr = _json_stage(ent)
         params: dict[str, object] = {}
     else:
         if header is None:
@@ -218,7 +218,7 @@ from checked
     return ValidationQuery(sql=sql, params=params)
 
 
-def _json_stage(ent: Entity, *, safe: bool) -> tuple[str, str]:
+def _json_stage(ent: Entity) -> tuple[str, str]:
     """The CTEs that decode and parse JSON Lines into ``fields``, and the ``_extra`` expression.
 
     Unknown keys are kept as a JSON object in ``_extra``; a line that is not a JSON object
@@ -236,7 +236,7 @@ def _json_stage(ent: Entity, *, safe: bool) -> tuple[str, str]:
         _export_date,
         _line_number,
         _raw,
-        rtrim({"try(decode(_raw))" if safe else "decode(_raw)"}, chr(13) || chr(10)) as _txt,
+        try(decode(_line)) as _txt,
     from chunk
     ),
     parsed as (

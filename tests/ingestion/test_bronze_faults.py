@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import duckdb
+import pyarrow as pa
 import pytest
 
 from ingestion import reader
@@ -222,6 +223,29 @@ def test_reader_blocks_keep_exact_line_numbers(tmp_path: Path) -> None:
     # Then lines split across tiny blocks keep their numbers; a last line without newline counts
     assert lines == [(1, b"a\n"), (2, b"bb\r\n"), (3, b"\n"), (4, b"ccc")]
     assert json.loads("[]") == []
+
+
+def test_line_contents_strip_terminators_like_sql_rtrim() -> None:
+    """Given lines with LF, CRLF, stray CRs, a blank line, an empty last line and bytes that are
+    not UTF-8, when their contents are taken (also from a slice), then each is the line without
+    its trailing CRs and LFs, what DuckDB's ``rtrim(line, chr(13) || chr(10))`` gives."""
+    # Given lines as the reader yields them, and a slice of them
+    raw = [b"a\n", b"bb\r\n", b"\r\r\n", b"\n", b"x\ry\n", b"\xff\xfe\r\n", b"\n\r", b"ccc",
+           b""]
+    lines = pa.array(raw, pa.large_binary())
+    # When their contents are taken
+    contents = reader.line_contents(lines).to_pylist()
+    sliced = reader.line_contents(lines.slice(1, 4)).to_pylist()
+    # Then they match SQL rtrim of CR and LF, value by value
+    blobs = ", ".join(f"({k}, '" + "".join(f"\\x{b:02X}" for b in line) + "'::BLOB)"
+                      for k, line in enumerate(raw) if k != 5)
+    with duckdb.connect() as con:
+        expected = [v for (v,) in con.execute(
+            f"select rtrim(decode(v), chr(13) || chr(10)) from (values {blobs}) t(k, v) "
+            "order by k").fetchall()]
+    assert contents == [b"a", b"bb", b"", b"", b"x\ry", b"\xff\xfe", b"", b"ccc", b""]
+    assert [c.decode() for k, c in enumerate(contents) if k != 5] == expected
+    assert sliced == [b"bb", b"", b"", b"x\ry"]
 
 
 @pytest.mark.slow
