@@ -211,7 +211,7 @@ def landing_view(settings: Settings, say: Progress, *, whole_zone: bool = True
     is the hash of the bytes) and removed afterwards; copies a killed run left behind go
     first (the caller holds the pipeline lock). With ``whole_zone``, an object that a
     committed batch loaded and that was not written since (same key, same size, last
-    modified before the batch was committed) is not copied again: it comes back as a
+    modified before the run that loaded it began) is not copied again: it comes back as a
     ``duplicate`` outcome, so a daily ingest reads only the new exports, not the history.
     """
     store = settings.landing_store
