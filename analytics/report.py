@@ -23,6 +23,7 @@ import vl_convert as vlc
 from analytics.charts import dashboard_charts, format_count, format_money, format_rate, kpi_cards
 from analytics.metrics import DIMENSIONS, DashboardData, MetricFilters, fetch_dashboard
 from lakecore.errors import LakehouseError
+from lakecore.files import replace_text
 from lakecore.settings import Settings
 
 #: The report page; ``$title``, ``$filters``, ``$generated_at`` (escaped text) and
@@ -103,10 +104,8 @@ def write_report(settings: Settings, filters: MetricFilters | None = None, *,
             (target / f"{name}.png").write_bytes(chart_png(chart))
     generated = datetime.now(UTC).isoformat(timespec="seconds")
     index = target / "index.html"
-    tmp = index.with_suffix(".html.tmp")
-    tmp.write_text(report_html(data, svgs, title=f"SaaS revenue report, {stamp}",
-                               generated_at=generated))
-    tmp.replace(index)
+    replace_text(index, report_html(data, svgs, title=f"SaaS revenue report, {stamp}",
+                                    generated_at=generated))
     return index
 
 

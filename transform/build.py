@@ -31,6 +31,7 @@ from lakecore import ledger, pgcatalog
 from lakecore import openlineage as ol
 from lakecore.duck import install_extensions
 from lakecore.errors import BuildError, LakehouseError, UserInputError, is_disk_full
+from lakecore.files import replace_text
 from lakecore.lock import pipeline_lock
 from lakecore.settings import DBT_PROJECT_DIR, Settings
 from transform import catalogs, daily, health, warehouse
@@ -328,9 +329,7 @@ def unit_tests_passed_for(stamp: Path) -> str | None:
 
 def record_unit_tests_passed(stamp: Path, fingerprint: str) -> None:
     """Record at ``stamp`` that every unit test passed for ``fingerprint`` (atomic rename)."""
-    partial = stamp.with_suffix(".tmp")
-    partial.write_text(json.dumps({"project": fingerprint}) + "\n")
-    partial.replace(stamp)
+    replace_text(stamp, json.dumps({"project": fingerprint}) + "\n")
 
 
 def record_dbt_step(settings: Settings, step: ledger.Step, outcome: DbtOutcome) -> None:

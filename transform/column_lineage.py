@@ -44,6 +44,7 @@ from sqlglot.schema import MappingSchema
 from ingestion.contract import ENTITIES, LINEAGE_COLUMNS, Entity
 from ingestion.manifest import Manifest
 from lakecore.errors import CorruptFileError, UserInputError
+from lakecore.files import replace_text
 from lakecore.settings import Settings
 from transform.artifacts import MANIFEST, artifact_dirs
 from transform.warehouse import WarehouseNotBuiltError
@@ -612,7 +613,5 @@ def write_lineage_docs(settings: Settings, folder: Path) -> Path:
     """Write ``render_docs`` as ``lineage.md`` into ``folder`` and return its path."""
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / DOCS_FILE
-    tmp = path.with_suffix(".md.tmp")
-    tmp.write_text(render_docs(settings), encoding="utf-8")
-    tmp.replace(path)
+    replace_text(path, render_docs(settings))
     return path

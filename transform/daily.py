@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ingestion.manifest import BatchRecord, Manifest
+from lakecore.files import replace_text
 from lakecore.settings import Settings
 from transform import warehouse
 
@@ -146,14 +147,11 @@ def plan(settings: Settings, *, fingerprint: str, inputs: Inputs, tests: bool) -
 def record(settings: Settings, *, fingerprint: str, inputs: Inputs, tested: bool,
            publication: warehouse.Publication) -> None:
     """Record a successful build of the whole project (temporary file, then rename)."""
-    path = state_path(settings)
-    partial = path.with_suffix(".tmp")
-    partial.write_text(json.dumps({
+    replace_text(state_path(settings), json.dumps({
         "project": fingerprint, "tested": tested, "entities": inputs.digests,
         "ingested_through": inputs.ingested_through,
         "publication": [publication.silver_snapshot, publication.gold_snapshot],
     }, indent=1) + "\n")
-    partial.replace(path)
 
 
 #: What a compiled node of dbt's manifest carries beyond what parsing gives it.
@@ -199,7 +197,5 @@ def restore_compiled(target: Path, previous: dict[str, dict[str, object]]) -> in
         node.update({name: before[name] for name in _COMPILED_FIELDS})
         restored += 1
     if restored:
-        partial = path.with_suffix(".json.tmp")
-        partial.write_text(json.dumps(manifest))
-        partial.replace(path)
+        replace_text(path, json.dumps(manifest))
     return restored

@@ -24,7 +24,6 @@ every machine see the same publication.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
@@ -35,6 +34,7 @@ import duckdb
 from lakecore import pgcatalog
 from lakecore.duck import connect_duckdb, load_extensions
 from lakecore.errors import CorruptFileError, StorageError, UserInputError
+from lakecore.files import replace_text
 from lakecore.settings import LAYERS, Settings
 
 #: Below this much free space a catalog that cannot be opened is a full disk, not damage.
@@ -92,13 +92,9 @@ def _write_record(settings: Settings, publications: list[Publication]) -> None:
     if settings.shared_catalog:
         pgcatalog.write_publications(settings, [_row(p) for p in publications], append=False)
         return
-    path = settings.published_path
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps({"current": asdict(publications[-1]),
-                               "history": [asdict(p) for p in publications]}, indent=1))
-    with tmp.open("rb") as handle:
-        os.fsync(handle.fileno())
-    tmp.replace(path)
+    replace_text(settings.published_path, json.dumps(
+        {"current": asdict(publications[-1]),
+         "history": [asdict(p) for p in publications]}, indent=1))
 
 
 def trim_publications(settings: Settings, keep: int) -> list[Publication]:
